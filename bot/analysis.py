@@ -1,0 +1,120 @@
+"""Turns a question (or a knowledge-base variant) into the forms the matcher and router compare.
+
+Both sides go through the same steps: normalize, tokenize, map synonyms and spelling variants to one
+canonical word, and drop filler words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from bot.knowledge.schema import SynonymGroup
+from bot.thai import STOPWORDS, ThaiTokenizer, normalize
+from bot.years import read_years
+
+_LATIN = re.compile(r"[a-z]")
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+MAX_QUESTION_CHARS = 500  # longer input is cut: nobody asks a 10,000-character question on purpose
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    raw: str
+    normalized: str  # see bot.thai.normalize
+    tokens: tuple[str, ...]  # newmm tokens of `normalized`
+    canonical: tuple[str, ...]  # tokens after synonym mapping (a synonym may become several words)
+    content: tuple[str, ...]  # canonical tokens without filler words
+    numbers: frozenset[str]
+
+    @property
+    def content_text(self) -> str:
+        return " ".join(self.content)
+
+    @property
+    def compact(self) -> str:
+        """Normalized text without spaces: Thai has no word spaces, so cue words are found in this."""
+        return self.normalized.replace(" ", "")
+
+    @property
+    def canonical_compact(self) -> str:
+        return "".join(self.canonical)
+
+
+class TextAnalyzer:
+    def __init__(self, synonyms: Iterable[SynonymGroup], vocabulary: Iterable[str]) -> None:
+        groups = list(synonyms)
+        words = set(vocabulary)
+        for g in groups:
+            words.add(g.canonical)
+            words.update(g.variants)
+        self.tokenizer = ThaiTokenizer(extra_words=words)
+        # Variants map by token sequence so that "fiscal year" (two tokens) and "ปีงบ" (one) both work.
+        self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for g in groups:
+            canonical = tuple(self.tokenizer.tokenize(normalize(g.canonical)))
+            for v in g.variants:
+                key = tuple(self.tokenizer.tokenize(normalize(v)))
+                if key and key != canonical:
+                    self._synonyms[key] = canonical
+        self._max_len = max((len(k) for k in self._synonyms), default=1)
+
+    def warm(self) -> None:
+        self.tokenizer.warm()
+
+    def canonical_tokens(self, tokens: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self._max_len, len(tokens) - i), 0, -1):
+                repl = self._synonyms.get(tokens[i : i + n])
+                if repl is not None:
+                    out.extend(repl)
+                    i += n
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return tuple(out)
+
+    def analyze(self, text: str) -> Analyzed:
+        normalized = normalize(text)[:MAX_QUESTION_CHARS]
+        tokens = tuple(self.tokenizer.tokenize(normalized))
+        canonical = self.canonical_tokens(tokens)
+        content = tuple(t for t in canonical if t not in STOPWORDS)
+        numbers = _numbers(normalized, tokens)
+        return Analyzed(text, normalized, tokens, canonical, content, numbers)
+
+    def canonical_phrase(self, phrase: str) -> str:
+        """A cue word or keyword in the same canonical, space-free form as Analyzed.canonical_compact."""
+        return "".join(self.canonical_tokens(tuple(self.tokenizer.tokenize(normalize(phrase)))))
+
+
+_NO_RELATIVE = date(2000, 1, 1)  # explicit years only: relative ones ("ปีนี้") are resolved by the router
+
+
+def _numbers(normalized: str, tokens: tuple[str, ...]) -> frozenset[str]:
+    """Numbers in the text, years in one form (ปี 65, 2565 and 2022 all become "2565") so that the
+    matcher's "numbers must agree" rule compares like with like."""
+    years = [m for m in read_years(normalized, _NO_RELATIVE) if m.how != "relative"]
+    year_text = " ".join(m.text for m in years)
+    plain = {t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text}
+    return frozenset(plain | {str(m.year) for m in years})
+
+
+def is_latin(phrase: str) -> bool:
+    return bool(_LATIN.search(phrase))
+
+
+def contains_phrase(a: Analyzed, phrase: str, canonical_phrase: str) -> bool:
+    """Does the question contain this cue/keyword? Latin phrases match whole words; Thai ones as substrings
+    of the space-free text (Thai has no word boundaries to rely on)."""
+    if not phrase:
+        return False
+    if is_latin(phrase):
+        return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", a.normalized) is not None
+    return phrase.replace(" ", "") in a.compact or (
+        bool(canonical_phrase) and canonical_phrase in a.canonical_compact
+    )

@@ -1,0 +1,126 @@
+"""`budgetbot`: ask, chat, serve, check the knowledge, evaluate, and channel set-up commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="budgetbot", description="Budget-guidance assistant (DGA integration plan)")
+    p.add_argument("--knowledge", type=Path, default=None, help="knowledge directory (default: BUDGETBOT_KNOWLEDGE_DIR or ./knowledge)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer a question, or each line of stdin")
+    ask.add_argument("question", nargs="?", help="the question; omitted: read one question a line from stdin")
+    ask.add_argument("--json", action="store_true", help="print JSON (one object a line)")
+    ask.add_argument("--today", type=_date, default=None, help="fix today's date (YYYY-MM-DD)")
+
+    chat = sub.add_parser("chat", help="interactive chat in the terminal")
+    chat.add_argument("--today", type=_date, default=None)
+
+    serve = sub.add_parser("serve", help="run the web service (webhooks, console, JSON API)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    kb = sub.add_parser("kb", help="knowledge base tools")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    check = kb_sub.add_parser("check", help="validate the knowledge base")
+    check.add_argument("directory", nargs="?", type=Path, default=None)
+    check.add_argument("--sources-dir", type=Path, default=None, help="where the source files live (default: ../shared/sources)")
+
+    ev = sub.add_parser("eval", help="run an evaluation set and report accuracy")
+    ev.add_argument("file", nargs="?", type=Path, default=None)
+    ev.add_argument("--verbose", action="store_true", help="list every miss")
+
+    line = sub.add_parser("line", help="LINE channel set-up")
+    line_sub = line.add_subparsers(dest="line_command", required=True)
+    rm = line_sub.add_parser("rich-menu", help="create the rich menu, upload its image and set it as default")
+    rm.add_argument("--image-out", type=Path, default=None, help="also save the drawn image here")
+
+    tg = sub.add_parser("telegram", help="Telegram channel set-up")
+    tg_sub = tg.add_subparsers(dest="telegram_command", required=True)
+    sw = tg_sub.add_parser("set-webhook", help="register the webhook URL (with the secret token)")
+    sw.add_argument("url")
+
+    rv = sub.add_parser("review", help="unanswered and low-confidence questions, grouped")
+    rv.add_argument("--days", type=int, default=7)
+    rv.add_argument("--limit", type=int, default=50)
+    rv.add_argument("--yaml", type=Path, default=None, help="write the groups as YAML stubs to this file")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if args.knowledge is not None:
+        settings = settings.model_copy(update={"knowledge_dir": args.knowledge})
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    if args.command == "ask":
+        from bot.terminal import run_ask
+
+        return run_ask(settings, args.question, as_json=args.json, today=args.today or settings.today)
+    if args.command == "chat":
+        from bot.terminal import run_chat
+
+        return run_chat(settings, today=args.today or settings.today)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers)
+    if args.command == "kb":
+        from bot.knowledge.check import run_check
+
+        return run_check(args.directory or settings.knowledge_dir, sources_dir=args.sources_dir)
+    if args.command == "eval":
+        from bot.evaluation import run_eval
+
+        return run_eval(settings, args.file, verbose=args.verbose)
+    if args.command == "line":
+        from handlers.line_richmenu import create_rich_menu
+
+        return asyncio.run(create_rich_menu(settings, image_out=args.image_out))
+    if args.command == "telegram":
+        from handlers.telegram import set_webhook
+
+        return asyncio.run(set_webhook(settings, args.url))
+    if args.command == "review":
+        from bot.review import run_review
+
+        return run_review(settings, days=args.days, limit=args.limit, yaml_out=args.yaml)
+    return 2
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    if workers > 1:
+        # Several workers need an import string; settings come from the environment in each.
+        uvicorn.run("handlers.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_config=None, access_log=False)
+    else:
+        from handlers.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""`budgetbot eval`: accuracy of the assistant on a labelled question set, per kind, with the confusions."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.answer import Answer, AnswerKind
+from bot.assistant import Assistant
+from bot.conversation import ConversationState
+from bot.settings import REPO_ROOT, Settings
+
+DEFAULT_EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.yaml"
+DEFAULT_TODAY = date(2026, 11, 21)
+
+
+class Expected(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: AnswerKind
+    entry: str | None = None  # the entry id that must answer (faq / eligibility)
+    fiscal_year: int | None = None
+    accepting: bool | None = None  # checked only when `accepting_known` (null is a real expectation)
+    accepting_known: bool = False
+    guideline: int | None = None
+    guidelines: list[int] | None = None  # every guideline that must be named (close calls)
+    language: str | None = None
+
+
+class EvalCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    q: str
+    expect: Expected
+    tags: list[str] = Field(default_factory=list)
+    today: date | None = None
+    context: list[str] = Field(default_factory=list)  # earlier turns of the same conversation
+
+
+class EvalFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    today: date = DEFAULT_TODAY
+    cases: list[EvalCase]
+
+
+@dataclass
+class CaseResult:
+    case: EvalCase
+    answer: Answer
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class EvalReport:
+    results: list[CaseResult]
+    by_kind: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (correct, total)
+    by_tag: dict[str, tuple[int, int]] = field(default_factory=dict)
+    confusions: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def accuracy(self) -> float:
+        return sum(r.ok for r in self.results) / len(self.results) if self.results else 0.0
+
+    @property
+    def out_of_scope_answered(self) -> int:
+        """Out-of-scope questions that got anything but a fallback: the assistant stated something it shouldn't."""
+        return sum(1 for r in self.results if "oos" in r.case.tags and r.answer.kind is not AnswerKind.FALLBACK)
+
+
+def load_cases(path: Path) -> EvalFile:
+    return EvalFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _problems(exp: Expected, a: Answer) -> list[str]:
+    p = []
+    if a.kind is not exp.kind:
+        p.append(f"kind {a.kind.value} != {exp.kind.value}")
+    if exp.entry is not None and a.entry_id != exp.entry:
+        p.append(f"entry {a.entry_id} != {exp.entry}")
+    if exp.fiscal_year is not None and a.fiscal_year != exp.fiscal_year:
+        p.append(f"fiscal_year {a.fiscal_year} != {exp.fiscal_year}")
+    if exp.accepting_known and a.accepting is not exp.accepting:
+        p.append(f"accepting {a.accepting} != {exp.accepting}")
+    if exp.guideline is not None and a.guideline != exp.guideline:
+        p.append(f"guideline {a.guideline} != {exp.guideline}")
+    if exp.guidelines is not None and sorted(a.guidelines) != sorted(exp.guidelines):
+        p.append(f"guidelines {a.guidelines} != {exp.guidelines}")
+    if exp.language is not None and a.language != exp.language:
+        p.append(f"language {a.language} != {exp.language}")
+    return p
+
+
+def evaluate(assistant: Assistant, cases: EvalFile) -> EvalReport:
+    results = []
+    for case in cases.cases:
+        today = case.today or cases.today
+        state: ConversationState | None = None
+        for earlier in case.context:
+            _, state = assistant.respond(earlier, state, today)
+        answer, _ = assistant.respond(case.q, state, today)
+        results.append(CaseResult(case, answer, _problems(case.expect, answer)))
+    report = EvalReport(results)
+    kinds: dict[str, list[bool]] = defaultdict(list)
+    tags: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        kinds[r.case.expect.kind.value].append(r.ok)
+        for t in r.case.tags:
+            tags[t].append(r.ok)
+        if not r.ok:
+            want = r.case.expect.entry or r.case.expect.kind.value
+            got = r.answer.entry_id or r.answer.kind.value
+            report.confusions[(want, got)] += 1
+    report.by_kind = {k: (sum(v), len(v)) for k, v in sorted(kinds.items())}
+    report.by_tag = {k: (sum(v), len(v)) for k, v in sorted(tags.items())}
+    return report
+
+
+def format_report(report: EvalReport, verbose: bool = False) -> str:
+    lines = [f"accuracy: {sum(r.ok for r in report.results)}/{len(report.results)} = {report.accuracy:.1%}"]
+    lines.append(f"out-of-scope questions answered as a fact: {report.out_of_scope_answered}")
+    lines.append("per kind:")
+    lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_kind.items()]
+    lines.append("per tag:")
+    lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_tag.items()]
+    if report.confusions:
+        lines.append("confusions (expected -> got):")
+        lines += [f"  {w} -> {g}: {n}" for (w, g), n in report.confusions.most_common()]
+    if verbose:
+        lines.append("misses:")
+        for r in report.results:
+            if not r.ok:
+                lines.append(f"  {r.case.q!r}: {'; '.join(r.problems)}")
+    return "\n".join(lines)
+
+
+def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) -> int:
+    from bot.terminal import load_assistant
+
+    assistant = load_assistant(settings)
+    if assistant is None:
+        return 1
+    report = evaluate(assistant, load_cases(path or DEFAULT_EVAL_FILE))
+    print(format_report(report, verbose))
+    return 0 if report.out_of_scope_answered == 0 else 1

@@ -1,0 +1,1 @@
+"""The knowledge base: its schema, loading with file/line errors, checks, and hot reload."""

@@ -1,0 +1,52 @@
+"""Holds the assistant built from the last good knowledge, and swaps it on a successful reload."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.assistant import Assistant
+from bot.knowledge.loader import KnowledgeLoadError, KnowledgeProblem, load_knowledge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    version: str  # the version now answering (the old one when the reload failed)
+    problems: list[KnowledgeProblem] = field(default_factory=list)
+    changed: bool = False
+
+
+class KnowledgeRuntime:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        # Start-up must fail loudly on a broken knowledge base: there is no last good version yet.
+        self._assistant = Assistant.build(load_knowledge(self.directory))
+
+    @property
+    def assistant(self) -> Assistant:
+        return self._assistant
+
+    @property
+    def version(self) -> str:
+        return self._assistant.kb.version
+
+    def reload(self) -> ReloadResult:
+        """Load the directory again; on any problem keep answering from the current version."""
+        with self._lock:
+            try:
+                kb = load_knowledge(self.directory)
+            except KnowledgeLoadError as exc:
+                for p in exc.problems:
+                    log.error("knowledge reload rejected: %s", p, extra={"file": p.file, "line": p.line})
+                return ReloadResult(ok=False, version=self.version, problems=exc.problems)
+            if kb.version == self.version:
+                return ReloadResult(ok=True, version=self.version)
+            self._assistant = Assistant.build(kb, previous=self._assistant)
+            log.info("knowledge reloaded", extra={"knowledge_version": kb.version})
+            return ReloadResult(ok=True, version=kb.version, changed=True)

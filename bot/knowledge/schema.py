@@ -1,0 +1,143 @@
+"""Typed schema of knowledge/*.yaml. Unknown keys are errors, so a misspelt field is caught at load."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Id = str  # lowercase letters, digits, '-', '_', '.'
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1)
+    posted: date | None = None  # None for the sources' own README (the fiscal-year calendar)
+    file: str = Field(min_length=1)  # a file in ../shared/sources/
+    summary: str = ""
+
+
+class Contact(Strict):
+    """Where to send users the knowledge cannot help. No phone numbers or addresses the sources lack."""
+
+    name: str
+    name_en: str
+    where_to_ask: str
+    where_to_ask_en: str
+    sources: list[str] = Field(min_length=1)
+
+
+class Guideline(Strict):
+    number: int = Field(ge=1, le=9)
+    name: str
+    name_en: str
+    short: str = Field(max_length=20)  # button label
+    short_en: str = Field(max_length=20)
+    summary: str
+    summary_en: str
+    # Words that point to this guideline in a project description (Thai and English, any case).
+    keywords: list[str] = Field(min_length=1)
+    # Words that point strongly (count double), e.g. the guideline's own English name.
+    strong_keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)  # kinds of projects, shown to users
+    examples_en: list[str] = Field(default_factory=list)
+    fiscal_years: list[int] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+
+
+class Window(Strict):
+    """A request window; either end may be unknown."""
+
+    opens: date | None = None
+    closes: date | None = None
+    sources: list[str] = Field(min_length=1)
+
+
+class YearStatus(Strict):
+    """A status the sources state outright (it wins over any rule)."""
+
+    accepting: bool
+    statement: str
+    statement_en: str
+    sources: list[str] = Field(min_length=1)
+
+
+class Figure(Strict):
+    label: str
+    label_en: str
+    value: str
+    sources: list[str] = Field(min_length=1)
+
+
+class FiscalYear(Strict):
+    year: int = Field(ge=2500, le=2700)  # B.E.
+    window: Window | None = None
+    status: YearStatus | None = None
+    figures: list[Figure] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    notes_en: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class FaqEntry(Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    kind: Literal["faq", "eligibility"] = "faq"
+    title: str
+    title_en: str
+    questions: list[str] = Field(min_length=1)  # Thai variants: formal, informal, short
+    questions_en: list[str] = Field(default_factory=list)
+    answer: str = Field(min_length=1)
+    answer_en: str = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    related: list[str] = Field(default_factory=list)
+    guideline: int | None = None
+    fiscal_year: int | None = None
+
+    @field_validator("questions", "questions_en")
+    @classmethod
+    def _no_blank_questions(cls, v: list[str]) -> list[str]:
+        if any(not q.strip() for q in v):
+            raise ValueError("a question variant is empty")
+        return v
+
+
+class SynonymGroup(Strict):
+    """Spellings and words that mean the same; every variant is read as `canonical` when matching."""
+
+    canonical: str
+    variants: list[str] = Field(min_length=1)
+
+
+class Intents(Strict):
+    """Cue words that route a question to a kind of answer. Editable by DGA staff, like the rest."""
+
+    status_cues: list[str]  # ยื่น, เปิดรับ, หมดเขต ...: asking whether requests are accepted
+    guideline_cues: list[str]  # แนวทางไหน, เข้าแนวทาง ...: asking which guideline fits
+    eligibility_cues: list[str]  # ใครขอได้, มีสิทธิ์ ...: asking who may request
+    guided_check_cues: list[str]  # โครงการเราขอได้ไหม: starts the guided check
+    greetings: list[str]
+    help: list[str]
+    domain_terms: list[str]  # words that show the question is about the plan at all
+    out_of_scope_terms: list[str]  # topics we never answer (weather, food, passports, taxes ...)
+    follow_up_cues: list[str]  # แล้ว ... ล่ะ: the rest of the question comes from the conversation
+    cancel: list[str]  # ยกเลิก: leave the guided check
+
+
+class KnowledgeFile(Strict):
+    """One YAML file: any of the sections; sections from all files are merged."""
+
+    sources: list[Source] = Field(default_factory=list)
+    contact: Contact | None = None
+    guidelines: list[Guideline] = Field(default_factory=list)
+    fiscal_years: list[FiscalYear] = Field(default_factory=list)
+    faq: list[FaqEntry] = Field(default_factory=list)
+    synonyms: list[SynonymGroup] = Field(default_factory=list)
+    intents: Intents | None = None
+    help_examples: list[str] = Field(default_factory=list)
+    help_examples_en: list[str] = Field(default_factory=list)

@@ -1,0 +1,196 @@
+"""SQL implementations of the service's storage protocols (bot/conversation.py, bot/service.py).
+
+The protocol methods are async and run one short synchronous statement in a thread (asyncio.to_thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import Insert, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.conversation import ConversationState
+from bot.settings import Settings
+from bot.storage.models import Conversation, ProcessedEvent, QuestionLogEntry
+
+if TYPE_CHECKING:
+    # bot.service imports the assistant (the knowledge and Thai NLP): storage must load without them.
+    from bot.service import LoggedQuestion
+    from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+# LINE and Telegram redeliver within hours; a week is a generous margin, and the rows are tiny.
+EVENT_TTL = timedelta(days=7)
+# Longer than any LINE (5,000) or Telegram (4,096) message; bounds what the console API can make us store.
+MAX_QUESTION_CHARS = 5_000
+
+
+def hash_user(user: str, salt: str) -> str:
+    """Keyed SHA-256 (HMAC) hex of a user id: the same user always gives the same hash, the id is never stored.
+
+    Thailand's PDPA: the question log must not hold the raw LINE/Telegram id. With a secret salt the hash
+    cannot be reversed by hashing every known id either.
+    """
+    return hmac.new(salt.encode("utf-8"), user.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def normalize_question(text: str) -> str:
+    """Comparable form of a question: bot.thai.normalize when it loads, else casefold and collapsed spaces."""
+    try:
+        from bot.thai import normalize
+    except Exception:  # noqa: BLE001 - the Thai module is optional here; plain folding still groups most repeats
+        return " ".join(text.casefold().split())
+    return normalize(text)
+
+
+def _safe_text(text: str) -> str:
+    """Text every database accepts: PostgreSQL rejects NUL, and no driver encodes lone surrogates."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _insert(db: Database, table: Any) -> Insert:
+    """The dialect's INSERT, which has ON CONFLICT (SQLAlchemy's generic insert does not)."""
+    dialect = postgresql if db.backend == "postgresql" else sqlite
+    return dialect.insert(table)  # type: ignore[no-any-return]
+
+
+class SqlEventLedger:
+    """EventLedger shared by every instance on the database: one INSERT ... ON CONFLICT decides each claim."""
+
+    def __init__(self, db: Database, *, ttl: timedelta = EVENT_TTL) -> None:
+        self.db = db
+        self.ttl = ttl
+
+    async def claim(self, channel: str, event_id: str) -> bool:
+        return await asyncio.to_thread(self.claim_sync, channel, event_id)
+
+    def claim_sync(self, channel: str, event_id: str) -> bool:
+        now = _utcnow()
+        table = ProcessedEvent.__table__
+        stmt = _insert(self.db, table).values(
+            channel=_safe_text(channel), event_id=_safe_text(event_id), seen_at=now
+        )
+        # A conflicting row blocks the claim unless it has expired; then it is taken over. Either way it is one
+        # atomic statement: of any number of concurrent claims exactly one affects a row (rowcount 1).
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.channel, table.c.event_id],
+            set_={"seen_at": stmt.excluded.seen_at},
+            where=table.c.seen_at < now - self.ttl,
+        )
+        # SQLAlchemy only guarantees rowcount for UPDATE/DELETE unless asked to keep it.
+        stmt = stmt.execution_options(preserve_rowcount=True)
+        with self.db.engine.begin() as connection:
+            return connection.execute(stmt).rowcount == 1
+
+    def purge_expired(self, *, now: datetime | None = None) -> int:
+        cutoff = (now or _utcnow()) - self.ttl
+        with self.db.engine.begin() as connection:
+            return connection.execute(delete(ProcessedEvent).where(ProcessedEvent.seen_at < cutoff)).rowcount
+
+
+class SqlConversationStore:
+    """ConversationStore in the database, so a conversation continues on whichever instance gets the next message.
+
+    Keys ("channel:user") are stored as salted hashes: the table never holds a raw user id.
+    """
+
+    def __init__(self, db: Database, *, salt: str, ttl_seconds: float = 1800.0) -> None:
+        self.db = db
+        self.salt = salt
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> SqlConversationStore:
+        return cls(db, salt=settings.user_hash_salt, ttl_seconds=settings.conversation_ttl_minutes * 60)
+
+    async def load(self, key: str) -> ConversationState | None:
+        return await asyncio.to_thread(self.load_sync, key)
+
+    async def save(self, key: str, state: ConversationState) -> None:
+        await asyncio.to_thread(self.save_sync, key, state)
+
+    def load_sync(self, key: str) -> ConversationState | None:
+        query = select(Conversation.state, Conversation.updated_at).where(
+            Conversation.key == hash_user(key, self.salt)
+        )
+        with self.db.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None or row.updated_at < _utcnow() - self.ttl:
+            return None  # expired rows are deleted by purge; until then they are just ignored
+        try:
+            return ConversationState.model_validate_json(row.state)
+        except ValidationError:
+            # Written by an older version with another shape: start the conversation afresh.
+            log.warning("stored conversation state unreadable; starting afresh")
+            return None
+
+    def save_sync(self, key: str, state: ConversationState) -> None:
+        now = _utcnow()
+        payload = state.model_copy(update={"updated_at": time.time()}).model_dump_json()
+        table = Conversation.__table__
+        stmt = _insert(self.db, table).values(key=hash_user(key, self.salt), state=payload, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+        )
+        with self.db.engine.begin() as connection:
+            connection.execute(stmt)
+
+    def purge_expired(self, *, now: datetime | None = None) -> int:
+        cutoff = (now or _utcnow()) - self.ttl
+        with self.db.engine.begin() as connection:
+            return connection.execute(delete(Conversation).where(Conversation.updated_at < cutoff)).rowcount
+
+
+class SqlQuestionLog:
+    """QuestionLog for `budgetbot review`: what was asked and how it was answered, with a hashed user."""
+
+    def __init__(self, db: Database, *, salt: str) -> None:
+        self.db = db
+        self.salt = salt
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> SqlQuestionLog:
+        return cls(db, salt=settings.user_hash_salt)
+
+    async def record(self, item: LoggedQuestion) -> None:
+        await asyncio.to_thread(self.record_sync, item)
+
+    def record_sync(self, item: LoggedQuestion) -> None:
+        answer = item.answer
+        asked_at = item.at if item.at.tzinfo else item.at.replace(tzinfo=timezone.utc)
+        question = _safe_text(item.question[:MAX_QUESTION_CHARS])
+        row = {
+            "asked_at": asked_at,
+            "channel": _safe_text(item.channel),
+            "user_hash": hash_user(item.user, self.salt),
+            "question": question,
+            "normalized_question": _safe_text(normalize_question(question)) or None,
+            "answer_kind": str(answer.kind.value),
+            "entry_id": answer.entry_id,
+            "confidence": float(answer.confidence),
+            "fiscal_year": answer.fiscal_year,
+            "guideline": answer.guideline,
+            "knowledge_version": answer.knowledge_version,
+        }
+        with self.db.engine.begin() as connection:
+            connection.execute(QuestionLogEntry.__table__.insert().values(**row))
+
+    def purge_old(self, retention_days: int, *, now: datetime | None = None) -> int:
+        """Delete questions asked more than `retention_days` ago; returns how many."""
+        cutoff = (now or _utcnow()) - timedelta(days=retention_days)
+        with self.db.engine.begin() as connection:
+            return connection.execute(delete(QuestionLogEntry).where(QuestionLogEntry.asked_at < cutoff)).rowcount

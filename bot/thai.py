@@ -1,0 +1,155 @@
+"""Thai text normalization and tokenization shared by the matcher, the year reader and the handlers.
+
+Everything that compares user text with the knowledge base runs both sides through `normalize` and then
+`ThaiTokenizer.tokenize`, so the two sides always agree on spelling and word boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Importing pythainlp writes ~/pythainlp-data unless told not to (and crashes where HOME is read-only);
+# offline mode makes a missing corpus fail fast instead of trying to download it.
+os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from pythainlp.corpus import thai_words
+from pythainlp.tokenize import word_tokenize
+from pythainlp.util import dict_trie
+from pythainlp.util import normalize as _thai_normalize
+
+__all__ = ["STOPWORDS", "ThaiTokenizer", "is_mostly_english", "normalize"]
+
+# Thai letters, vowels and marks (U+0E01..U+0E4E); excludes the Thai digits and the ๏ ๚ ๛ signs.
+_THAI = "\u0e01-\u0e4e"
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+# A dot right after a Thai letter is an abbreviation dot (พ.ร.บ., ส.พ.ร.) or sentence punctuation; never a
+# decimal point, which always follows a digit.
+_RE_THAI_DOTS = re.compile(f"(?<=[{_THAI}])\\.+")
+# Emphasis such as ไหมมมม / ครับบบ: a run of 3+ identical Thai characters that ends a Thai chunk and is not the
+# chunk's start. Real words with such runs either continue after the run (คะแนนนิยม, แบบบาง, งงงวย) or are
+# the run itself (สสส, ททท), so both are left alone.
+_RE_EMPHASIS = re.compile(f"(?<=[{_THAI}])([{_THAI}])\\1{{2,}}(?![{_THAI}])")
+# Applying the pipeline once can expose new work (e.g. stripping U+200D joins two tone marks), so normalize
+# repeats it until nothing changes; real text settles in 1-2 rounds.
+_MAX_ROUNDS = 6
+
+
+def _clean_chars(text: str) -> str:
+    """Drop invisible format characters (ZWSP, ZWJ, BOM, soft hyphen, ...); turn controls into spaces."""
+    out: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            continue
+        # Lone surrogates cannot be encoded anywhere downstream: treat them like control characters.
+        out.append(" " if cat in ("Cc", "Cs") else ch)
+    return "".join(out)
+
+
+def _normalize_once(text: str) -> str:
+    text = _clean_chars(text)
+    text = unicodedata.normalize("NFKC", text)
+    # After NFKC: NFKC splits สระอำ into nikhahit + sara aa, pythainlp's normalize joins it back.
+    text = _thai_normalize(text)
+    text = _clean_chars(text)  # NFKC/pythainlp can leave new controls or format chars behind
+    text = text.translate(_THAI_DIGITS).casefold()
+    text = _RE_THAI_DOTS.sub("", text)
+    text = _RE_EMPHASIS.sub(r"\1", text)
+    return " ".join(text.split())
+
+
+def normalize(text: str) -> str:
+    """Canonical form of user or knowledge-base text; idempotent and never raises on a str."""
+    if not isinstance(text, str):  # defensive: handlers may hand over None from an empty message
+        text = "" if text is None else str(text)
+    for _ in range(_MAX_ROUNDS):
+        out = _normalize_once(text)
+        if out == text:
+            break
+        text = out
+    return text
+
+
+def _is_token_char(ch: str) -> bool:
+    """Characters worth keeping at the edge of a token: anything but punctuation, symbols and separators."""
+    return unicodedata.category(ch)[0] not in "PSZC"
+
+
+class ThaiTokenizer:
+    """pythainlp newmm with a dictionary extended by the knowledge base's own vocabulary.
+
+    Numbers stay whole ("1.3", "2,409.3962"); newmm splits letters from digits, so "fy2566" gives
+    ["fy", "2566"] and "ปี66" gives ["ปี", "66"]. Punctuation and emoji tokens are dropped and punctuation
+    at a token's edges is trimmed ("(test)" -> "test").
+    """
+
+    def __init__(self, extra_words: Iterable[str] = (), cache_size: int = 4096) -> None:
+        words = set(thai_words())
+        # Normalized text has no abbreviation dots, so dictionary entries like "ร.ฟ.ล." must lose them too.
+        words |= {w.replace(".", "") for w in words if "." in w}
+        words |= {n for w in extra_words if (n := normalize(w)) and " " not in n}
+        # Drop การX / ความX when X is a word: otherwise newmm prefers การอบรม and splits โครงการอบรม into
+        # โครง + การอบรม. Without them it finds โครงการ + อบรม, and การ/ความ stand as words of their own.
+        words -= {w for w in words if (w[:3] == "การ" and w[3:] in words) or (w[:4] == "ความ" and w[4:] in words)}
+        words.discard("")
+        self.words: frozenset[str] = frozenset(words)
+        self._trie = dict_trie(self.words)
+        # Same texts repeat (knowledge base entries, common questions): a bounded cache per instance.
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._tokenize_uncached)
+
+    def _tokenize_uncached(self, text: str) -> tuple[str, ...]:
+        tokens: list[str] = []
+        for raw in word_tokenize(text, engine="newmm", custom_dict=self._trie, keep_whitespace=False):
+            start, end = 0, len(raw)
+            while start < end and not _is_token_char(raw[start]):
+                start += 1
+            while end > start and not _is_token_char(raw[end - 1]):
+                end -= 1
+            token = raw[start:end]
+            if any(ch.isalnum() for ch in token):  # drops whitespace, punctuation, emoji, lone marks
+                tokens.append(token)
+        return tuple(tokens)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Words of already-normalized text (see `normalize`)."""
+        if not text:
+            return []
+        return list(self._cached(text))
+
+    def warm(self) -> None:
+        """Run newmm once so the first user does not pay for pythainlp's lazy set-up."""
+        self._tokenize_uncached("โครงการอบรมข้าราชการ ปีงบประมาณ 2566 ยื่นคำขอได้ไหม fy2566")
+
+
+def _is_latin_letter(ch: str) -> bool:
+    o = ord(ch)
+    return ch.isalpha() and (o < 0x250 or 0x1E00 <= o <= 0x1EFF)
+
+
+def is_mostly_english(text: str) -> bool:
+    """True when more than half of the letters are Latin; digits, emoji and punctuation do not count."""
+    latin = other = 0
+    for ch in text:
+        if _is_latin_letter(ch):
+            latin += 1
+        elif ch.isalpha():  # Thai consonants and spacing vowels count; combining marks are not alpha
+            other += 1
+    return latin > other
+
+
+# Filler that carries no topic: politeness particles, question words and function words. No domain words.
+STOPWORDS: frozenset[str] = frozenset(
+    {
+        # Thai particles and question words
+        "ครับ", "ค่ะ", "คะ", "ค่า", "นะ", "จ้า", "หน่อย", "ไหม", "มั้ย", "มั๊ย", "หรือ", "หรือไม่",
+        "ไหมครับ", "อะไร", "อย่างไร", "ยังไง", "ได้", "ไหน", "บ้าง", "คือ", "เป็น", "ที่", "ของ", "และ", "กับ",
+        # English function words
+        "the", "a", "an", "is", "are", "what", "how", "of", "to", "for", "in", "do", "does", "can", "please",
+    }
+)  # fmt: skip

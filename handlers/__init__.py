@@ -1,0 +1,1 @@
+"""Channel adapters (LINE, Telegram, web console) and the FastAPI service that hosts them."""

@@ -1,0 +1,52 @@
+"""The contract every channel adapter follows, and the context they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from bot.knowledge.runtime import KnowledgeRuntime
+from bot.service import AssistantService
+from bot.settings import Settings
+from handlers.metrics import Metrics
+
+
+@dataclass
+class AppContext:
+    """Shared by the app and its channels. `runtime` and `service` are set by the lifespan before traffic."""
+
+    settings: Settings
+    metrics: Metrics
+    runtime: KnowledgeRuntime | None = None
+    service: AssistantService | None = None
+
+    def require_service(self) -> AssistantService:
+        if self.service is None:  # only possible if a request arrives before start-up finished
+            raise RuntimeError("service not started")
+        return self.service
+
+
+class Channel(ABC):
+    """One chat channel: its webhook routes, and the SDK clients it opens and closes with the app."""
+
+    name: str
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    @property
+    @abstractmethod
+    def enabled(self) -> bool:
+        """True when its credentials are configured."""
+
+    @abstractmethod
+    def router(self) -> APIRouter:
+        """Routes for this channel; they exist even when disabled and then answer 404/503."""
+
+    async def start(self) -> None:
+        """Create SDK clients (needs the running event loop)."""
+
+    async def stop(self) -> None:
+        """Finish in-flight work and close clients."""

@@ -1,0 +1,149 @@
+"""The web console (a Thai chat page at `/`) and the JSON API it uses (`POST /api/ask`)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException  # what FastAPI raises for an unreadable body
+
+from bot.answer import Answer
+from handlers.channel import AppContext
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+MAX_QUESTION_CHARS = 2000
+MAX_SESSION_CHARS = 128
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# The only files served: a fixed list, so no request path ever reaches the file system.
+_STATIC_FILES: dict[str, tuple[str, str]] = {
+    "/": ("console.html", "text/html; charset=utf-8"),
+    "/static/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/static/console.css": ("console.css", "text/css; charset=utf-8"),
+}
+# The page loads nothing from elsewhere and only talks to this server.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    question: str = Field(max_length=MAX_QUESTION_CHARS, description="The question, in Thai or English")
+    # Optional: the console keeps one per browser tab; a missing (or empty) one gets a fresh random id.
+    session: str | None = Field(
+        default=None,
+        max_length=MAX_SESSION_CHARS,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="Conversation id: up to 128 characters of A-Z a-z 0-9 _ -",
+    )
+
+
+class AskResponse(Answer):
+    """The Answer, field for field, plus the session id to send with the next question."""
+
+    session: str
+
+
+class _ClearValidationRoute(APIRoute):
+    """Bad requests get a 422 with a readable `message` (and FastAPI's `detail`) and a log line."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = list(exc.errors())
+                message = "; ".join(_describe(e) for e in errors) or "invalid request"
+                log.warning(
+                    "bad api request",
+                    extra={"channel": CHANNEL, "path": request.url.path, "problem": message},
+                )
+                # Never echo the input back: it may be 10,000 characters (or something worse).
+                detail = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in errors]
+                return JSONResponse(
+                    status_code=422, content=jsonable_encoder({"message": message, "detail": detail})
+                )
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                # FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8).
+                message = "the body could not be read: send UTF-8 JSON"
+                log.warning(
+                    "bad api request",
+                    extra={"channel": CHANNEL, "path": request.url.path, "problem": message},
+                )
+                return JSONResponse(status_code=400, content={"message": message, "detail": exc.detail})
+
+        return guarded
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    field = ".".join(loc)
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return "the body is not valid JSON"
+    if kind == "string_too_long" and field == "question":
+        return f"question is too long: at most {MAX_QUESTION_CHARS:,} characters"
+    if kind == "string_too_long" and field == "session":
+        return f"session is too long: at most {MAX_SESSION_CHARS} characters"
+    if kind == "string_pattern_mismatch" and field == "session":
+        return "session may only contain A-Z, a-z, 0-9, '_' and '-'"
+    if kind == "missing" and field:
+        return f"{field} is required"
+    if kind in ("model_attributes_type", "dict_type", "missing") and not field:
+        return 'the body must be a JSON object like {"question": "..."}'
+    return f"{field or 'body'}: {error.get('msg', 'invalid')}"
+
+
+def console_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter(route_class=_ClearValidationRoute)
+    pages = {route: (STATIC_DIR / name, media) for route, (name, media) in _STATIC_FILES.items()}
+
+    @router.post(
+        "/api/ask",
+        tags=["api"],
+        response_model=AskResponse,
+        summary="Ask a question; the answer comes back as JSON",
+    )
+    async def ask(body: AskRequest) -> JSONResponse:
+        if ctx.service is None:  # a request that beat start-up: say so rather than a 500
+            return JSONResponse({"message": "starting, try again shortly"}, status_code=503)
+        session = body.session or secrets.token_urlsafe(16)
+        started = time.perf_counter()
+        answer = await ctx.require_service().ask(body.question, channel=CHANNEL, user=session)
+        ctx.metrics.observe_answer(answer, time.perf_counter() - started)
+        return JSONResponse({**answer.model_dump(mode="json"), "session": session})
+
+    def static_route(path: str) -> None:
+        file, media = pages[path]
+
+        async def serve() -> Response:
+            # Read on each request: the files are tiny, and an edited page shows without a restart.
+            headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+            if media.startswith("text/html"):
+                headers["Content-Security-Policy"] = _CSP
+            return Response(file.read_bytes(), media_type=media, headers=headers)
+
+        router.add_api_route(path, serve, methods=["GET"], include_in_schema=False, name=f"console:{file.name}")
+
+    for path in pages:
+        static_route(path)
+    return router

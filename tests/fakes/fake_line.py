@@ -1,0 +1,449 @@
+"""A fake LINE Messaging API (and data API) on 127.0.0.1, plus builders for signed webhook bodies.
+
+The fake is a small aiohttp app in a background thread. It records every request (method, path, headers,
+raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, single-use reply
+tokens, the access token) so a reply that real LINE would reject is rejected here too. Failures can be
+scripted: the next N replies fail with a 5xx, hang past the client's timeout, or get
+400 "Invalid reply token".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+REPLY_PATH = "/v2/bot/message/reply"
+PUSH_PATH = "/v2/bot/message/push"
+LOADING_PATH = "/v2/bot/chat/loading/start"
+RICH_MENU_PATH = "/v2/bot/richmenu"
+DEFAULT_RICH_MENU_PREFIX = "/v2/bot/user/all/richmenu/"
+
+DUMMY_REPLY_TOKENS = ("00000000000000000000000000000000", "ffffffffffffffffffffffffffffffff")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    json: Any | None
+    status: int  # what the fake answered; 0 while a scripted hang holds the answer back
+    at: float = field(default_factory=time.monotonic)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def message_errors(messages: Any) -> list[str]:
+    """What LINE would reject in a list of message objects (the limits the SDK does not check)."""
+    if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
+        return ["messages: must be 1-5 message objects"]
+    errors: list[str] = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            errors.append(f"messages[{i}]: not an object")
+            continue
+        if msg.get("type") == "text":
+            text = msg.get("text")
+            if not isinstance(text, str) or not text or _utf16_len(text) > 5000:
+                errors.append(f"messages[{i}].text: must be 1-5000 characters")
+        if msg.get("type") == "flex":
+            alt = msg.get("altText")
+            if not isinstance(alt, str) or not alt or _utf16_len(alt) > 400:
+                errors.append(f"messages[{i}].altText: must be 1-400 characters")
+        items = (msg.get("quickReply") or {}).get("items")
+        if items is not None:
+            if not 1 <= len(items) <= 13:
+                errors.append(f"messages[{i}].quickReply.items: must be 1-13 items")
+            for j, item in enumerate(items):
+                action = item.get("action") or {}
+                label = action.get("label")
+                if not isinstance(label, str) or not label or _utf16_len(label) > 20:
+                    errors.append(f"messages[{i}].quickReply.items[{j}].action.label: must be 1-20 characters")
+                if action.get("type") == "message":
+                    text = action.get("text")
+                    if not isinstance(text, str) or not text or _utf16_len(text) > 300:
+                        errors.append(f"messages[{i}].quickReply.items[{j}].action.text: must be 1-300 characters")
+    return errors
+
+
+class FakeLine:
+    """Use as a context manager: `with FakeLine(access_token="t") as line: ... line.url ...`."""
+
+    def __init__(self, access_token: str | None = None) -> None:
+        self.access_token = access_token
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._used_reply_tokens: set[str] = set()
+        self._accepted_retry_keys: set[str] = set()
+        self._fail_replies: list[int] = []  # status codes for the next replies
+        self._fail_pushes: list[int] = []
+        self._hang_replies = 0
+        self._hang_seconds = 30.0
+        self._reject_tokens = False
+        self.rich_menus: dict[str, dict[str, Any]] = {}
+        self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
+        self.default_rich_menu: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._release: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # --- scripting failures ----------------------------------------------------------------------
+
+    def fail_next_replies(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_replies.extend([status] * count)
+
+    def fail_next_pushes(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_pushes.extend([status] * count)
+
+    def hang_next_replies(self, count: int, seconds: float = 30.0) -> None:
+        """The next replies get no answer for `seconds` (then a 500): the client should time out first.
+
+        A hung request is recorded at once, with status 0.
+        """
+        with self._lock:
+            self._hang_replies += count
+            self._hang_seconds = seconds
+
+    def reject_reply_tokens(self, reject: bool = True) -> None:
+        """Answer every reply with 400 Invalid reply token (as for an expired token)."""
+        with self._lock:
+            self._reject_tokens = reject
+
+    # --- reading what was received ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str, *, ok_only: bool = False) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path and (not ok_only or 200 <= r.status < 300)]
+
+    def replies(self, *, ok_only: bool = True) -> list[RecordedRequest]:
+        return self.requests_to(REPLY_PATH, ok_only=ok_only)
+
+    def pushes(self, *, ok_only: bool = True) -> list[RecordedRequest]:
+        return self.requests_to(PUSH_PATH, ok_only=ok_only)
+
+    def wait_for(self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0) -> list[RecordedRequest]:
+        """Poll the recorded requests until predicate holds (bounded); returns them, or raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            recorded = self.requests
+            if predicate(recorded):
+                return recorded
+            if time.monotonic() > deadline:
+                summary = [(r.method, r.path, r.status) for r in recorded]
+                raise AssertionError(f"fake LINE: condition not met in {timeout}s; received {summary}")
+            time.sleep(0.02)
+
+    def wait_for_requests(self, path: str, count: int = 1, *, ok_only: bool = False, timeout: float = 10.0) -> list[RecordedRequest]:
+        self.wait_for(lambda _: len(self.requests_to(path, ok_only=ok_only)) >= count, timeout)
+        return self.requests_to(path, ok_only=ok_only)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._fail_replies.clear()
+            self._fail_pushes.clear()
+            self._hang_replies = 0
+            self._reject_tokens = False
+
+    # --- server ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeLine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(ready))
+                loop.run_forever()
+                loop.run_until_complete(self._shutdown())
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+                errors.append(exc)
+                ready.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-line", daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or errors:
+            raise RuntimeError(f"fake LINE did not start: {errors}")
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        loop = self._loop
+
+        def halt() -> None:
+            if self._release is not None:
+                self._release.set()  # let hanging handlers finish
+            loop.stop()
+
+        loop.call_soon_threadsafe(halt)
+        self._thread.join(10)
+        self._thread = None
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._release = asyncio.Event()
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the only way to learn the port picked by the OS
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        ready.set()
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- request handling ------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            data: Any | None = json.loads(body) if body and "json" in request.content_type else None
+        except ValueError:
+            data = None
+
+        def record(status: int) -> None:
+            recorded = RecordedRequest(
+                method=request.method,
+                path=request.path,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                json=data,
+                status=status,
+            )
+            with self._lock:
+                self._requests.append(recorded)
+
+        if request.method == "POST" and request.path == REPLY_PATH and self._take_hang():
+            # Recorded on arrival with status 0 (no answer): the client gives up long before we answer.
+            record(0)
+            assert self._release is not None
+            try:
+                await asyncio.wait_for(self._release.wait(), timeout=self._hang_seconds)
+            except TimeoutError:
+                pass
+            return web.json_response({"message": "An error occurred in the internal server"}, status=500)
+        status, payload, headers = await self._respond(request, data)
+        record(status)
+        return web.json_response(payload, status=status, headers=headers)
+
+    def _take_hang(self) -> bool:
+        with self._lock:
+            if self._hang_replies > 0:
+                self._hang_replies -= 1
+                return True
+            return False
+
+    async def _respond(self, request: web.Request, data: Any) -> tuple[int, Any, dict[str, str]]:
+        path, method = request.path, request.method
+        if self.access_token is not None and request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return 401, {"message": "Authentication failed. Confirm that the access token in the authorization header is valid."}, {}
+        request_id = {"x-line-request-id": str(uuid.uuid4())}
+        if method == "POST" and path == REPLY_PATH:
+            return await self._reply(data, request_id)
+        if method == "POST" and path == PUSH_PATH:
+            return self._push(request, data, request_id)
+        if method == "POST" and path == LOADING_PATH:
+            return 202, {}, request_id
+        if method == "POST" and path == RICH_MENU_PATH:
+            menu_id = f"richmenu-{secrets.token_hex(16)}"
+            with self._lock:
+                self.rich_menus[menu_id] = data if isinstance(data, dict) else {}
+            return 200, {"richMenuId": menu_id}, request_id
+        if method == "POST" and path == f"{RICH_MENU_PATH}/validate":
+            return 200, {}, request_id
+        if method == "GET" and path == f"{RICH_MENU_PATH}/list":
+            with self._lock:
+                menus = [{"richMenuId": k, **v} for k, v in self.rich_menus.items()]
+            return 200, {"richmenus": menus}, request_id
+        if method == "POST" and path.startswith(f"{RICH_MENU_PATH}/") and path.endswith("/content"):
+            menu_id = path[len(RICH_MENU_PATH) + 1 : -len("/content")]
+            if menu_id not in self.rich_menus:
+                return 404, {"message": "Not found"}, request_id
+            if request.content_type not in ("image/png", "image/jpeg"):
+                return 415, {"message": "Unsupported Media Type"}, request_id
+            body = await request.read()
+            with self._lock:
+                self.rich_menu_images[menu_id] = (request.content_type, body)
+            return 200, {}, request_id
+        if method == "POST" and path.startswith(DEFAULT_RICH_MENU_PREFIX):
+            menu_id = path[len(DEFAULT_RICH_MENU_PREFIX) :]
+            if menu_id not in self.rich_menus:
+                return 404, {"message": "Not found"}, request_id
+            with self._lock:
+                self.default_rich_menu = menu_id
+            return 200, {}, request_id
+        return 404, {"message": "Not found"}, request_id
+
+    async def _reply(self, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            fail = self._fail_replies.pop(0) if self._fail_replies else None
+            reject = self._reject_tokens
+        if fail is not None:
+            return fail, {"message": "An error occurred in the internal server"}, headers
+        if not isinstance(data, dict) or not isinstance(data.get("replyToken"), str):
+            return 400, {"message": "The request body has 1 error(s)", "details": [{"property": "replyToken"}]}, headers
+        errors = message_errors(data.get("messages"))
+        if errors:
+            return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
+        token = data["replyToken"]
+        with self._lock:
+            if reject or token in self._used_reply_tokens or token in DUMMY_REPLY_TOKENS:
+                return 400, {"message": "Invalid reply token"}, headers
+            self._used_reply_tokens.add(token)  # single use, like LINE
+        return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
+
+    def _push(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        key = request.headers.get("X-Line-Retry-Key")
+        with self._lock:
+            if key is not None and key in self._accepted_retry_keys:
+                return 409, {"message": "The retry key is already accepted"}, {**headers, "x-line-accepted-request-id": "1"}
+            fail = self._fail_pushes.pop(0) if self._fail_pushes else None
+        if fail is not None:
+            return fail, {"message": "An error occurred in the internal server"}, headers
+        if not isinstance(data, dict) or not isinstance(data.get("to"), str):
+            return 400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]}, headers
+        errors = message_errors(data.get("messages"))
+        if errors:
+            return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
+        with self._lock:
+            if key is not None:
+                self._accepted_retry_keys.add(key)
+        return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
+
+
+@contextmanager
+def fake_line(access_token: str | None = None) -> Iterator[FakeLine]:
+    with FakeLine(access_token) as fake:
+        yield fake
+
+
+# --- webhook bodies --------------------------------------------------------------------------------
+
+
+def sign(body: bytes, channel_secret: str) -> str:
+    """The X-Line-Signature LINE would send: base64(HMAC-SHA256(secret, raw body))."""
+    return base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def signed_webhook(events: list[dict[str, Any]], channel_secret: str, destination: str = "Ubot0000000000000000000000000000") -> tuple[bytes, dict[str, str]]:
+    """A webhook body and the headers LINE would send with it."""
+    body = json.dumps({"destination": destination, "events": events}, ensure_ascii=False).encode()
+    return body, {"Content-Type": "application/json; charset=utf-8", "X-Line-Signature": sign(body, channel_secret)}
+
+
+def new_reply_token() -> str:
+    return secrets.token_hex(16)
+
+
+def new_event_id() -> str:
+    return "01" + secrets.token_hex(12).upper()  # LINE's ids are ULIDs; only uniqueness matters here
+
+
+def user_source(user_id: str = "U" + "1" * 32) -> dict[str, Any]:
+    return {"type": "user", "userId": user_id}
+
+
+def _base(event_type: str, *, source: dict[str, Any] | None, event_id: str | None, redelivery: bool,
+          reply_token: str | None, with_reply_token: bool = True) -> dict[str, Any]:
+    """Every field the SDK requires: without them an event silently becomes UnknownEvent."""
+    event: dict[str, Any] = {
+        "type": event_type,
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": source or user_source(),
+        "webhookEventId": event_id or new_event_id(),
+        "deliveryContext": {"isRedelivery": redelivery},
+    }
+    if with_reply_token:
+        event["replyToken"] = reply_token or new_reply_token()
+    return event
+
+
+def text_event(text: str, *, source: dict[str, Any] | None = None, event_id: str | None = None,
+               reply_token: str | None = None, redelivery: bool = False) -> dict[str, Any]:
+    event = _base("message", source=source, event_id=event_id, redelivery=redelivery, reply_token=reply_token)
+    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "text", "text": text,
+                        "quoteToken": secrets.token_urlsafe(16)}
+    return event
+
+
+def sticker_event(*, source: dict[str, Any] | None = None, event_id: str | None = None,
+                  reply_token: str | None = None) -> dict[str, Any]:
+    event = _base("message", source=source, event_id=event_id, redelivery=False, reply_token=reply_token)
+    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "sticker", "packageId": "446",
+                        "stickerId": "1988", "stickerResourceType": "STATIC", "quoteToken": secrets.token_urlsafe(16)}
+    return event
+
+
+def image_event(*, source: dict[str, Any] | None = None, reply_token: str | None = None) -> dict[str, Any]:
+    event = _base("message", source=source, event_id=None, redelivery=False, reply_token=reply_token)
+    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "image",
+                        "contentProvider": {"type": "line"}, "quoteToken": secrets.token_urlsafe(16)}
+    return event
+
+
+def follow_event(*, source: dict[str, Any] | None = None, reply_token: str | None = None) -> dict[str, Any]:
+    event = _base("follow", source=source, event_id=None, redelivery=False, reply_token=reply_token)
+    event["follow"] = {"isUnblocked": False}
+    return event
+
+
+def unfollow_event(*, source: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _base("unfollow", source=source, event_id=None, redelivery=False, reply_token=None, with_reply_token=False)
+
+
+def postback_event(data: str, *, source: dict[str, Any] | None = None, reply_token: str | None = None) -> dict[str, Any]:
+    event = _base("postback", source=source, event_id=None, redelivery=False, reply_token=reply_token)
+    event["postback"] = {"data": data}
+    return event
+
+
+def unknown_event(*, reply_token: str | None = None) -> dict[str, Any]:
+    """A type no SDK knows (LINE adds event types over time)."""
+    event = _base("somethingNew", source=None, event_id=None, redelivery=False, reply_token=reply_token)
+    event["somethingNew"] = {"value": 1}
+    return event

@@ -1,0 +1,486 @@
+"""The LINE webhook end to end: the real app and the real LINE SDK, talking to a fake LINE API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+import handlers.line as line_module
+from bot.settings import Settings
+from handlers.app import create_app
+from handlers.line import ReplyPolicy
+from handlers.line_richmenu import HEIGHT, WIDTH, create_rich_menu, draw_rich_menu_image
+from tests.fakes.fake_line import (
+    DUMMY_REPLY_TOKENS,
+    PUSH_PATH,
+    REPLY_PATH,
+    FakeLine,
+    RecordedRequest,
+    follow_event,
+    image_event,
+    message_errors,
+    new_event_id,
+    postback_event,
+    sign,
+    signed_webhook,
+    sticker_event,
+    text_event,
+    unfollow_event,
+    unknown_event,
+    user_source,
+)
+from tests.support.server import base_env, running_server
+
+SECRET = "test-channel-secret-0123456789ab"
+OLD_SECRET = "old-channel-secret-0123456789abc"
+TOKEN = "test-channel-access-token"
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "line-webhook-events.json"
+THAI = re.compile("[\u0e00-\u0e7f]")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Fast retries and a short client timeout so failure tests take fractions of a second.
+FAST = ReplyPolicy(request_timeout=1.0, reply_attempts=3, push_attempts=3, backoff=0.05, shutdown_timeout=5.0)
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+
+
+def _settings(tmp: Path, fake: FakeLine | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        data_dir=tmp / "data",
+        today=date(2026, 11, 21),
+        watch_knowledge=False,
+        telegram_bot_token=None,
+    )
+    if fake is not None:
+        values.update(
+            line_channel_secret=SECRET,
+            line_channel_secret_previous=OLD_SECRET,
+            line_channel_access_token=TOKEN,
+            line_api_base_url=fake.url,
+            line_data_api_base_url=fake.url,
+        )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeLine]:
+    with FakeLine(access_token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(fake: FakeLine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
+                mp.delenv(name)
+        mp.setattr(line_module, "REPLY_POLICY", FAST)
+        app = create_app(_settings(tmp_path_factory.mktemp("line"), fake))
+        with TestClient(app) as test_client:  # runs the lifespan: knowledge, service, LINE client
+            yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _clean_fake(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "fake" in request.fixturenames:
+        request.getfixturevalue("fake").reset()
+    yield
+
+
+async def _line_idle(timeout: float) -> None:
+    """Runs on the app's loop: returns once no LINE event task (LineChannel._handle_all) is running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(
+        t.get_coro().__qualname__.startswith("LineChannel.")  # type: ignore[union-attr]
+        for t in asyncio.all_tasks()
+        if not t.done() and t.get_coro() is not None
+    ):
+        if loop.time() > deadline:
+            raise AssertionError(f"LINE events still being handled after {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def settle(client: TestClient, timeout: float = 10.0) -> None:
+    """Wait (bounded) until the LINE channel has finished every event it accepted."""
+    assert client.portal is not None
+    client.portal.call(_line_idle, timeout)
+
+
+def post_events(client: TestClient, events: list[dict[str, Any]], secret: str = SECRET) -> httpx.Response:
+    body, headers = signed_webhook(events, secret)
+    return client.post("/webhooks/line", content=body, headers=headers)
+
+
+def replies_to(fake: FakeLine, token: str, *, ok_only: bool = True) -> list[RecordedRequest]:
+    return [r for r in fake.replies(ok_only=ok_only) if r.json and r.json.get("replyToken") == token]
+
+
+def wait_reply(fake: FakeLine, token: str) -> RecordedRequest:
+    fake.wait_for(lambda _: bool(replies_to(fake, token)), timeout=10)
+    return replies_to(fake, token)[0]
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    text = client.get("/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def assert_good_reply(messages: list[dict[str, Any]]) -> None:
+    """What a LINE user sees: 1-5 valid messages, Thai text, quick replies to tap."""
+    assert 1 <= len(messages) <= 5
+    assert message_errors(messages) == []
+    texts = [m["text"] for m in messages if m["type"] == "text"]
+    assert texts and all(t.strip() for t in texts)
+    assert THAI.search("".join(texts))
+    items = messages[-1]["quickReply"]["items"]
+    assert 1 <= len(items) <= 13
+    assert all(i["action"]["type"] == "message" and i["action"]["text"] for i in items)
+
+
+# --- the happy path ------------------------------------------------------------------------------
+
+
+def test_text_message_gets_exactly_one_reply_with_quick_replies(client: TestClient, fake: FakeLine) -> None:
+    event = text_event("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม")
+    response = post_events(client, [event])
+    assert response.status_code == 200
+    reply = wait_reply(fake, event["replyToken"])
+    assert reply.headers["authorization"] == f"Bearer {TOKEN}"
+    assert_good_reply(reply.json["messages"])
+    settle(client)
+    assert len(replies_to(fake, event["replyToken"], ok_only=False)) == 1
+    assert fake.pushes(ok_only=False) == []
+    for flex in (m for m in reply.json["messages"] if m["type"] == "flex"):
+        assert flex["altText"].strip()  # a status card, if any, has alt text for notifications
+
+
+def test_follow_gets_a_welcome_with_quick_replies(client: TestClient, fake: FakeLine) -> None:
+    event = follow_event()
+    assert post_events(client, [event]).status_code == 200
+    assert_good_reply(wait_reply(fake, event["replyToken"]).json["messages"])
+
+
+@pytest.mark.parametrize("make", [sticker_event, image_event], ids=["sticker", "image"])
+def test_non_text_messages_get_a_short_thai_help(client: TestClient, fake: FakeLine, make: Any) -> None:
+    event = make()
+    assert post_events(client, [event]).status_code == 200
+    messages = wait_reply(fake, event["replyToken"]).json["messages"]
+    assert_good_reply(messages)
+    assert len(messages) == 1
+
+
+def test_postback_is_answered_as_the_question_it_carries(client: TestClient, fake: FakeLine) -> None:
+    question = "แนวทางมีอะไรบ้าง"
+    typed = text_event(question, source=user_source("U" + "a" * 32))
+    plain = postback_event(question, source=user_source("U" + "b" * 32))
+    query = postback_event("q=" + question, source=user_source("U" + "c" * 32))
+    assert post_events(client, [typed, plain, query]).status_code == 200
+    answers = [wait_reply(fake, e["replyToken"]).json["messages"] for e in (typed, plain, query)]
+    for messages in answers:
+        assert_good_reply(messages)
+    # Tapping a postback button gives the same answer as typing its question.
+    assert answers[1] == answers[0]
+    assert answers[2] == answers[0]
+
+
+def test_messages_in_a_group_are_answered(client: TestClient, fake: FakeLine) -> None:
+    event = text_event("ช่วยอะไรได้บ้าง", source={"type": "group", "groupId": "C" + "1" * 32, "userId": "U" + "2" * 32})
+    assert post_events(client, [event]).status_code == 200
+    assert_good_reply(wait_reply(fake, event["replyToken"]).json["messages"])
+
+
+def test_previous_channel_secret_is_accepted_during_rotation(client: TestClient, fake: FakeLine) -> None:
+    event = text_event("สวัสดี")
+    assert post_events(client, [event], secret=OLD_SECRET).status_code == 200
+    wait_reply(fake, event["replyToken"])
+
+
+# --- what must not be answered -------------------------------------------------------------------
+
+
+def test_bad_or_missing_signature_gets_400_and_no_reply(client: TestClient, fake: FakeLine) -> None:
+    before = metric(client, "budgetbot_webhooks_total", channel="line", outcome="bad_signature")
+    event = text_event("สวัสดี")
+    body, headers = signed_webhook([event], "not-the-secret")
+    assert client.post("/webhooks/line", content=body, headers=headers).status_code == 400
+    assert client.post("/webhooks/line", content=body, headers={"Content-Type": "application/json"}).status_code == 400
+    bad = {"Content-Type": "application/json", "X-Line-Signature": "%%% not base64 %%%"}
+    assert client.post("/webhooks/line", content=body, headers=bad).status_code == 400
+    # A valid signature of a different body (a replay with edited content) is refused too.
+    tampered = body.replace("สวัสดี".encode(), "ลาก่อน".encode())
+    assert client.post("/webhooks/line", content=tampered, headers={**headers, "X-Line-Signature": sign(body, SECRET)}).status_code == 400
+    settle(client)
+    assert fake.requests == []
+    assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="bad_signature") == before + 4
+
+
+def test_redelivered_event_gets_no_second_reply(client: TestClient, fake: FakeLine) -> None:
+    event_id = new_event_id()
+    first = text_event("แนวทางมีอะไรบ้าง", event_id=event_id)
+    assert post_events(client, [first]).status_code == 200
+    wait_reply(fake, first["replyToken"])
+    again = text_event("แนวทางมีอะไรบ้าง", event_id=event_id, redelivery=True)
+    assert post_events(client, [again]).status_code == 200
+    settle(client)
+    assert replies_to(fake, again["replyToken"], ok_only=False) == []
+    assert len(fake.replies(ok_only=False)) == 1
+
+
+def test_unknown_unfollow_and_empty_events_get_200_and_nothing_sent(client: TestClient, fake: FakeLine) -> None:
+    assert post_events(client, []).status_code == 200  # LINE's webhook verification request
+    assert post_events(client, [unknown_event(), unfollow_event()]).status_code == 200
+    # A shape no SDK model accepts (missing fields) is skipped, not a 500.
+    assert post_events(client, [{"type": "message", "message": "?"}, {"junk": True}, 42]).status_code == 200
+    settle(client)
+    assert fake.requests == []
+
+
+def test_console_verify_with_dummy_reply_tokens_gets_200_and_no_reply(client: TestClient, fake: FakeLine) -> None:
+    events = [text_event("Hello, world", reply_token=token) for token in DUMMY_REPLY_TOKENS]
+    assert post_events(client, events).status_code == 200
+    settle(client)
+    assert fake.requests == []
+
+
+def test_the_sdk_fixture_with_every_event_type_is_taken_whole(client: TestClient, fake: FakeLine) -> None:
+    failures_before = metric(client, "budgetbot_reply_failures_total", channel="line")
+    body = FIXTURE.read_bytes()
+    headers = {"Content-Type": "application/json", "X-Line-Signature": sign(body, SECRET)}
+    assert client.post("/webhooks/line", content=body, headers=headers).status_code == 200
+    settle(client)
+    # Its events share one webhookEventId: at most the first gets a reply, and nothing fails.
+    assert len(fake.replies(ok_only=False)) <= 1
+    assert all(r.status == 200 for r in fake.requests)
+    assert metric(client, "budgetbot_reply_failures_total", channel="line") == failures_before
+
+
+def test_malformed_bodies_get_400(client: TestClient, fake: FakeLine) -> None:
+    before = metric(client, "budgetbot_webhooks_total", channel="line", outcome="malformed")
+    for body in (b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'{"events": {"a": 1}}', b""):
+        response = client.post("/webhooks/line", content=body, headers={"X-Line-Signature": sign(body, SECRET)})
+        assert response.status_code == 400, body
+        assert response.json()["detail"]
+    settle(client)
+    assert fake.requests == []
+    assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="malformed") == before + 5
+
+
+def test_oversized_body_is_refused(client: TestClient, fake: FakeLine) -> None:
+    body = json.dumps({"destination": "U", "events": [], "pad": "x" * 1_100_000}).encode()
+    response = client.post("/webhooks/line", content=body, headers={"X-Line-Signature": sign(body, SECRET)})
+    assert response.status_code == 413
+
+
+# --- failures on the way out ---------------------------------------------------------------------
+
+
+def test_reply_failing_with_500_is_retried(client: TestClient, fake: FakeLine) -> None:
+    before = metric(client, "budgetbot_reply_failures_total", channel="line", reason="server_error")
+    fake.fail_next_replies(1, status=500)
+    event = text_event("ช่วยอะไรได้บ้าง")
+    assert post_events(client, [event]).status_code == 200
+    wait_reply(fake, event["replyToken"])
+    settle(client)
+    attempts = replies_to(fake, event["replyToken"], ok_only=False)
+    assert [a.status for a in attempts] == [500, 200]
+    assert fake.pushes(ok_only=False) == []
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="server_error") == before + 1
+
+
+def test_reply_timing_out_is_retried(client: TestClient, fake: FakeLine) -> None:
+    before = metric(client, "budgetbot_reply_failures_total", channel="line", reason="timeout")
+    fake.hang_next_replies(1, seconds=FAST.request_timeout + 2)
+    event = text_event("ช่วยอะไรได้บ้าง")
+    assert post_events(client, [event]).status_code == 200
+    wait_reply(fake, event["replyToken"])
+    settle(client)
+    assert [r.status for r in replies_to(fake, event["replyToken"], ok_only=False)] == [0, 200]  # 0: never answered
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="timeout") == before + 1
+
+
+def test_invalid_reply_token_falls_back_to_push(client: TestClient, fake: FakeLine) -> None:
+    before = metric(client, "budgetbot_reply_failures_total", channel="line", reason="invalid_reply_token")
+    fake.reject_reply_tokens()
+    user = "U" + "d" * 32
+    event = text_event("แนวทางมีอะไรบ้าง", source=user_source(user))
+    assert post_events(client, [event]).status_code == 200
+    push = fake.wait_for_requests(PUSH_PATH, ok_only=True)[0]
+    settle(client)
+    assert push.json["to"] == user
+    assert UUID_RE.match(push.headers["x-line-retry-key"])
+    assert_good_reply(push.json["messages"])
+    assert len(replies_to(fake, event["replyToken"], ok_only=False)) == 1  # not retried: it cannot work
+    assert len(fake.pushes(ok_only=False)) == 1
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="invalid_reply_token") == before + 1
+
+
+def test_reply_failing_every_time_is_pushed_with_one_retry_key(client: TestClient, fake: FakeLine) -> None:
+    fake.fail_next_replies(FAST.reply_attempts, status=503)
+    fake.fail_next_pushes(1, status=500)
+    event = text_event("ช่วยอะไรได้บ้าง")
+    assert post_events(client, [event]).status_code == 200
+    fake.wait_for_requests(PUSH_PATH, ok_only=True)
+    settle(client)
+    assert [r.status for r in replies_to(fake, event["replyToken"], ok_only=False)] == [503] * FAST.reply_attempts
+    pushes = fake.pushes(ok_only=False)
+    assert [p.status for p in pushes] == [500, 200]
+    # The same key on the retry lets LINE drop a duplicate if the first push did go through.
+    assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="push_server_error") >= 1
+
+
+def test_reply_rejected_for_other_reasons_is_not_retried_or_pushed(client: TestClient, fake: FakeLine) -> None:
+    fake.fail_next_replies(1, status=400)
+    event = text_event("ช่วยอะไรได้บ้าง")
+    assert post_events(client, [event]).status_code == 200
+    fake.wait_for_requests(REPLY_PATH)
+    settle(client)
+    assert len(fake.replies(ok_only=False)) == 1
+    assert fake.pushes(ok_only=False) == []
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="client_error") >= 1
+    # ...and the worker is still alive for the next message.
+    event = text_event("สวัสดี")
+    assert post_events(client, [event]).status_code == 200
+    wait_reply(fake, event["replyToken"])
+
+
+def test_webhook_metrics_count_outcomes_and_latency(client: TestClient) -> None:
+    before = metric(client, "budgetbot_webhooks_total", channel="line", outcome="ok")
+    assert post_events(client, []).status_code == 200
+    assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="ok") == before + 1
+    assert metric(client, "budgetbot_webhook_seconds_count", channel="line") >= 1
+
+
+# --- separate apps: disabled channel, shutdown ---------------------------------------------------
+
+
+def test_line_disabled_answers_404_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("LINE_", "TELEGRAM_")):
+            monkeypatch.delenv(name)
+    with TestClient(create_app(_settings(tmp_path, None))) as client:
+        body, headers = signed_webhook([text_event("สวัสดี")], SECRET)
+        response = client.post("/webhooks/line", content=body, headers=headers)
+        assert response.status_code in (404, 503)
+        assert "LINE" in response.json()["detail"] and "configured" in response.json()["detail"]
+        assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="disabled") == 1
+
+
+def test_shutdown_waits_for_in_flight_replies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(line_module, "REPLY_POLICY", FAST)
+    with FakeLine(access_token=TOKEN) as fake:
+        fake.hang_next_replies(1, seconds=0.3)  # slow first attempt (then 500): the reply is still in flight
+        event = text_event("ช่วยอะไรได้บ้าง")
+        with TestClient(create_app(_settings(tmp_path, fake))) as client:
+            assert post_events(client, [event]).status_code == 200
+        # The lifespan's shutdown waited for the retry instead of dropping the reply.
+        assert len(replies_to(fake, event["replyToken"])) == 1
+
+
+# --- the rich menu -------------------------------------------------------------------------------
+
+
+def test_rich_menu_is_created_uploaded_and_made_default(tmp_path: Path) -> None:
+    with FakeLine(access_token=TOKEN) as fake:
+        settings = _settings(tmp_path, fake)
+        image_out = tmp_path / "menu.png"
+        assert asyncio.run(create_rich_menu(settings, image_out=image_out)) == 0
+        paths = [(r.method, r.path) for r in fake.requests]
+        assert len(fake.rich_menus) == 1
+        menu_id, menu = next(iter(fake.rich_menus.items()))
+        assert paths == [
+            ("POST", "/v2/bot/richmenu"),
+            ("POST", f"/v2/bot/richmenu/{menu_id}/content"),
+            ("POST", f"/v2/bot/user/all/richmenu/{menu_id}"),
+        ]
+        assert menu["size"] == {"width": 2500, "height": 843}
+        questions = [a["action"]["text"] for a in menu["areas"]]
+        assert questions == ["ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", "แนวทางมีอะไรบ้าง", "โครงการเราขอได้ไหม", "ช่วยอะไรได้บ้าง"]
+        covered = sum(a["bounds"]["width"] * a["bounds"]["height"] for a in menu["areas"])
+        assert covered == 2500 * 843  # every pixel is a button
+        content_type, image = fake.rich_menu_images[menu_id]
+        assert content_type == "image/png" and image == image_out.read_bytes()
+        assert len(image) < 1_000_000  # LINE's limit
+        assert fake.default_rich_menu == menu_id
+
+
+def test_rich_menu_image_without_a_thai_font_still_draws() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(draw_rich_menu_image(None)))
+    assert image.size == (WIDTH, HEIGHT)
+
+
+def test_rich_menu_without_a_token_is_a_usage_error(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, None, line_channel_access_token=None)
+    assert asyncio.run(create_rich_menu(settings)) == 2
+
+
+# --- the real server as a separate process --------------------------------------------------------
+
+
+def test_real_server_process_replies_through_the_line_sdk(tmp_path: Path) -> None:
+    with FakeLine(access_token=TOKEN) as fake:
+        env = base_env(tmp_path)
+        env.update(
+            LINE_CHANNEL_SECRET=SECRET,
+            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
+            LINE_API_BASE_URL=fake.url,
+            LINE_DATA_API_BASE_URL=fake.url,
+            BUDGETBOT_WATCH_KNOWLEDGE="false",
+        )
+        with running_server(env, tmp_path) as server:
+            event = text_event("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม")
+            body, headers = signed_webhook([event], SECRET)
+            response = httpx.post(f"{server.base_url}/webhooks/line", content=body, headers=headers, timeout=5)
+            assert response.status_code == 200
+            reply = wait_reply(fake, event["replyToken"])
+            assert_good_reply(reply.json["messages"])
+
+            again = text_event("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", event_id=event["webhookEventId"], redelivery=True)
+            body, headers = signed_webhook([again], SECRET)
+            assert httpx.post(f"{server.base_url}/webhooks/line", content=body, headers=headers).status_code == 200
+            bad = httpx.post(f"{server.base_url}/webhooks/line", content=body,
+                             headers={**headers, "X-Line-Signature": sign(body, "wrong")})
+            assert bad.status_code == 400
+            junk = b"{oops"
+            assert httpx.post(f"{server.base_url}/webhooks/line", content=junk,
+                              headers={"X-Line-Signature": sign(junk, SECRET)}).status_code == 400
+
+            fake.reject_reply_tokens()
+            lost = text_event("แนวทางมีอะไรบ้าง", source=user_source("U" + "e" * 32))
+            body, headers = signed_webhook([lost], SECRET)
+            assert httpx.post(f"{server.base_url}/webhooks/line", content=body, headers=headers).status_code == 200
+            push = fake.wait_for_requests(PUSH_PATH, ok_only=True)[0]
+            assert push.json["to"] == "U" + "e" * 32
+
+            metrics_text = httpx.get(f"{server.base_url}/metrics").text
+            assert 'budgetbot_reply_failures_total{channel="line",reason="invalid_reply_token"} 1.0' in metrics_text
+            assert 'budgetbot_webhooks_total{channel="line",outcome="bad_signature"} 1.0' in metrics_text
+            assert 'budgetbot_webhooks_total{channel="line",outcome="malformed"} 1.0' in metrics_text
+            # The redelivery was not answered a second time.
+            assert replies_to(fake, again["replyToken"], ok_only=False) == []
+            assert "Traceback" not in server.log_text()
+        assert len(replies_to(fake, event["replyToken"])) == 1
+        assert uuid.UUID(push.headers["x-line-retry-key"])
