@@ -37,6 +37,8 @@ _GUIDELINE_NUMBER = re.compile(r"(?:แนวทาง(?:ที่)?|guideline|g
 # Words that strongly tie a question to this plan even when it also mentions an out-of-scope topic.
 _PLAN_ANCHORS = ("บูรณาการ", "สพร", "dga", "รัฐบาลดิจิทัล", "ของบ", "คำขอ", "แนวทาง", "integration plan")
 _NOW = ("ตอนนี้", "ขณะนี้", "ปัจจุบัน", "now", "currently", "still", "ยัง")
+# Words that frame a question as a description of a project ("โครงการ...", "we want to build ...").
+_PROJECT_WORDS = ("โครงการ", "อยากทำ", "จะทำ", "ต้องการทำ", "จัดทำระบบ", "พัฒนาระบบ", "project", "build", "develop")
 _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทราบ", "not sure", "don't know", "dont know")
 
 
@@ -147,7 +149,7 @@ class Assistant:
         # "แนวทางอะไร" asks which guideline fits a project; without any project words it is a question about
         # the guidelines themselves ("ปีงบ 66 มีแนวทางอะไรบ้าง"), which an entry answers.
         if (guideline_cue and (scores or best < ANSWER_THRESHOLD)) or (
-            scores and scores[0].score >= PROJECT_EVIDENCE and best < STRONG_MATCH
+            scores and best < STRONG_MATCH and scores[0].score >= self._evidence_needed(a)
         ):
             answer = guideline_match_answer(self.kb, turn, scores, asked_year=asked_year)
             return answer, self._remember(state, answer)
@@ -164,6 +166,9 @@ class Assistant:
                 return self._no_year_info(turn, state, entry, years[0].year)
             return self._entry(turn, state, entry, best)
         if best >= SUGGEST_THRESHOLD:
+            top = self.faq[matches[0].entry_id]
+            if top.fiscal_year is not None and years and top.fiscal_year not in {y.year for y in years}:
+                return self._no_year_info(turn, state, top, years[0].year)
             return did_you_mean(self.faq, turn, matches), state
         if years:
             return self._no_year_info(turn, state, None, years[0].year)
@@ -176,6 +181,11 @@ class Assistant:
         for phrase in sorted(self._found(a, cues), key=len, reverse=True):
             rest = rest.replace(phrase, " ")
         return bool(self._found(a, cues)) and not rest.strip()
+
+    def _evidence_needed(self, a: Analyzed) -> float:
+        """Guideline keyword weight that makes a question a project description: less when it says it is one."""
+        framed = any(w in a.compact for w in _PROJECT_WORDS) or any(t in _PROJECT_WORDS for t in a.tokens)
+        return PROJECT_EVIDENCE / 2 if framed else PROJECT_EVIDENCE
 
     def _is_eligibility(self, matches: list[Match]) -> bool:
         return bool(matches) and matches[0].score >= ANSWER_THRESHOLD and self.faq[matches[0].entry_id].kind == "eligibility"

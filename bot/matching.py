@@ -25,6 +25,7 @@ from scipy.sparse import csr_matrix
 from bot.analysis import Analyzed
 
 CANDIDATES = 40  # variants rescored with token_set after the TF-IDF pass
+SINGLE_WORD_CAP = 54.0  # just under the assistant's answer threshold
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,10 @@ class QuestionIndex:
             score = 0.5 * fuzz.token_set_ratio(text, self._texts[i]) + 50.0 * float(cos[i])
             if query.numbers and v.analyzed.numbers and not (query.numbers & v.analyzed.numbers):
                 score /= 2
+            # One word ("คณะกรรมการ") is inside many questions and token_set scores every one of them 100:
+            # it can suggest a longer question, not answer it.
+            if len(query.content) == 1 and len(v.analyzed.content) > 2:
+                score = min(score, SINGLE_WORD_CAP)
             prev = best.get(v.entry_id)
             if prev is None or score > prev.score:
                 best[v.entry_id] = Match(v.entry_id, v.text, score)

@@ -71,27 +71,21 @@ class _ClearValidationRoute(APIRoute):
             except RequestValidationError as exc:
                 errors = list(exc.errors())
                 message = "; ".join(_describe(e) for e in errors) or "invalid request"
-                log.warning(
-                    "bad api request",
-                    extra={"channel": CHANNEL, "path": request.url.path, "problem": message},
-                )
                 # Never echo the input back: it may be 10,000 characters (or something worse).
                 detail = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in errors]
-                return JSONResponse(
-                    status_code=422, content=jsonable_encoder({"message": message, "detail": detail})
-                )
+                return _bad_request(request, 422, message, detail)
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise
                 # FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8).
-                message = "the body could not be read: send UTF-8 JSON"
-                log.warning(
-                    "bad api request",
-                    extra={"channel": CHANNEL, "path": request.url.path, "problem": message},
-                )
-                return JSONResponse(status_code=400, content={"message": message, "detail": exc.detail})
+                return _bad_request(request, 400, "the body could not be read: send UTF-8 JSON", exc.detail)
 
         return guarded
+
+
+def _bad_request(request: Request, status: int, message: str, detail: Any) -> JSONResponse:
+    log.warning("bad api request", extra={"channel": CHANNEL, "path": request.url.path, "problem": message})
+    return JSONResponse(status_code=status, content=jsonable_encoder({"message": message, "detail": detail}))
 
 
 def _describe(error: dict[str, Any]) -> str:

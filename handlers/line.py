@@ -5,6 +5,9 @@ the SDK models -> answer 200 -> per conversation, in order: de-duplicate on `web
 service, render, reply with the event's reply token. A reply that fails is retried while that is safe
 (5xx, timeout) and, when the token can no longer be used, sent as a push message instead.
 
+Follow (and join, when added to a group) events get the welcome: the answer to "สวัสดี". Stickers, images
+and other non-text messages get a short Thai help text. Unfollow, leave, unsend and unknown types: nothing.
+
 Postback data: either the question itself ("แนวทางมีอะไรบ้าง") or a query string carrying it
 ("q=แนวทางมีอะไรบ้าง", URL-encoded; other keys are ignored). Rich menus and Flex buttons may use either.
 
@@ -119,9 +122,8 @@ def postback_question(data: str) -> str:
     """The question a postback carries: `q=<question>` (query string) or the data itself."""
     data = data.strip()
     if data.startswith("q=") or "&q=" in data:
-        values = parse_qs(data, keep_blank_values=True).get("q")
-        if values and values[0].strip():
-            return values[0].strip()
+        values = parse_qs(data, keep_blank_values=True).get("q") or [""]
+        return values[0].strip()  # empty: the caller sends the help text
     return data
 
 
@@ -241,12 +243,6 @@ class LineChannel(Channel):
             await self._client.close()
         self._client = None
         self._api = None
-
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait until no event is being handled (for tests and shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
 
     # --- webhook ---------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ menu needs no special handling in the webhook.
 from __future__ import annotations
 
 import io
-import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from linebot.v3.messaging.exceptions import ApiException
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 2500, 843
 COLUMNS, ROWS = 2, 2

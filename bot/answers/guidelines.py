@@ -13,6 +13,7 @@ from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.schema import FaqEntry, Guideline
 
 CLOSE_RATIO = 0.6  # a runner-up with at least this share of the best score is named too
+DIMINISH = 0.7
 FUZZY_MIN = 88  # rapidfuzz ratio for a misspelt keyword (ฝึกอบรบ for ฝึกอบรม)
 
 
@@ -47,22 +48,33 @@ class GuidelineClassifier:
         """Guidelines with any evidence, best first."""
         results = []
         for n, keywords in self._keywords.items():
-            hits: list[_Keyword] = []
-            for k in sorted(keywords, key=lambda k: len(k.phrase), reverse=True):
-                # A keyword inside a longer one already found (บุคลากร in บุคลากรภาครัฐ) is not new evidence.
-                if any(k.phrase in h.phrase or (k.canonical and k.canonical in h.canonical) for h in hits):
-                    continue
-                if contains_phrase(a, k.phrase, k.canonical) or self._fuzzy_hit(a, k):
-                    hits.append(k)
+            by_length = sorted(keywords, key=lambda k: len(k.phrase), reverse=True)
+            hits: list[tuple[_Keyword, str]] = []  # keyword, and the words the user wrote for it
+            # Exact words first; a misspelling only counts for a keyword no exact hit already covers.
+            for exact in (True, False):
+                for k in by_length:
+                    # A keyword inside a longer one already found (บุคลากร in บุคลากรภาครัฐ) is not new evidence.
+                    if any(k.phrase in h.phrase or (k.canonical and k.canonical in h.canonical) for h, _ in hits):
+                        continue
+                    if exact and contains_phrase(a, k.phrase, k.canonical):
+                        hits.append((k, k.phrase))
+                    elif not exact and (token := self._fuzzy_hit(a, k)):
+                        # The same written word must not count twice (exactly for one keyword, fuzzily for another).
+                        if not any(token in h.phrase or h.phrase in token for h, _ in hits):
+                            hits.append((k, token))
             if hits:
-                results.append(GuidelineScore(n, sum(h.weight for h in hits), tuple(h.phrase for h in hits)))
+                # Diminishing returns: five words about platforms should not drown two clear words about training.
+                weights = sorted((k.weight for k, _ in hits), reverse=True)
+                score = sum(w * DIMINISH**i for i, w in enumerate(weights))
+                results.append(GuidelineScore(n, round(score, 3), tuple(dict.fromkeys(t for _, t in hits))))
         return sorted(results, key=lambda r: r.score, reverse=True)
 
     @staticmethod
-    def _fuzzy_hit(a: Analyzed, k: _Keyword) -> bool:
+    def _fuzzy_hit(a: Analyzed, k: _Keyword) -> str | None:
+        """The user's word that is a misspelling of this keyword, if any."""
         if is_latin(k.phrase) or len(k.phrase) < 5 or " " in k.phrase:
-            return False
-        return any(len(t) >= 4 and fuzz.ratio(t, k.phrase) >= FUZZY_MIN for t in a.tokens)
+            return None
+        return next((t for t in a.tokens if len(t) >= 4 and fuzz.ratio(t, k.phrase) >= FUZZY_MIN), None)
 
 
 def _names(kb: KnowledgeBase, turn: Turn, n: int) -> str:

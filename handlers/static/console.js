@@ -91,7 +91,7 @@
     const list = el("ul");
     for (const src of answer.sources) {
       let label = src.title || src.id || "";
-      if (src.posted) label += (en ? " (posted " : " (ประกาศ ") + formatDate(src.posted, en) + ")";
+      if (src.posted) label += (en ? " (posted " : " (ลงวันที่ ") + formatDate(src.posted, en) + ")";
       list.appendChild(el("li", null, label));
     }
     box.appendChild(list);
@@ -113,13 +113,23 @@
     return row;
   }
 
+  // Answer text written for plain-text channels ends with a one-line "ที่มา: ..." paragraph; the console lists
+  // the sources (with titles) under the answer instead, so that line would only repeat them.
+  const TRAILING_SOURCE_LINE = /\n\n(?:ที่มา|Sources?): [^\n]*\s*$/;
+
+  function answerText(answer) {
+    const text = answer.text || "";
+    if (!Array.isArray(answer.sources) || answer.sources.length === 0) return text;
+    return text.replace(TRAILING_SOURCE_LINE, "");
+  }
+
   function addAnswer(answer) {
     const en = answer.language === "en";
     const bubble = el("div", "msg bot");
     bubble.dataset.testid = "answer";
     if (answer.kind) bubble.dataset.kind = answer.kind;
     if (answer.title) bubble.appendChild(el("div", "title", answer.title));
-    bubble.appendChild(el("div", "text", answer.text || ""));
+    bubble.appendChild(el("div", "text", answerText(answer)));
     for (const part of [badgesFor(answer, en), sourcesFor(answer, en), suggestionsFor(answer.suggestions)]) {
       if (part) bubble.appendChild(part);
     }

@@ -1,0 +1,116 @@
+"""The knowledge base loads, `kb check` passes on it, and broken copies are reported with file and line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge.check import check_knowledge
+from bot.knowledge.loader import KnowledgeLoadError, load_knowledge
+from bot.settings import DEFAULT_KNOWLEDGE_DIR
+from tests.support.core import copy_knowledge
+
+SOURCES = Path(__file__).resolve().parents[2] / "shared" / "sources"
+
+
+def kb_check(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "kb", "check", str(directory)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_shipped_knowledge_passes_kb_check() -> None:
+    result = kb_check(DEFAULT_KNOWLEDGE_DIR)
+    assert result.returncode == 0, result.stderr
+    assert "knowledge check OK" in result.stdout
+
+
+def test_every_fact_cites_an_existing_source_document() -> None:
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+    for source in kb.sources.values():
+        assert (SOURCES / source.file).is_file(), source.file
+    for entry in kb.faq.values():
+        assert entry.sources and all(s in kb.sources for s in entry.sources), entry.id
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"test set-up: {old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    target = kdir / "faq_plan.yaml"
+    _edit(target, "  - id: plan-why\n", "  - id: plan-why\n    title: [unclosed\n")
+    result = kb_check(kdir)
+    assert result.returncode == 1
+    assert "faq_plan.yaml:" in result.stderr and "YAML error" in result.stderr
+
+
+def test_unknown_field_is_reported_at_its_line(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    target = kdir / "faq_history.yaml"
+    _edit(target, "  - id: act-published\n", "  - id: act-published\n    answr: typo\n")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_knowledge(kdir)
+    problem = err.value.problems[0]
+    assert problem.file.endswith("faq_history.yaml")
+    assert problem.line == _line_of(target, "answr: typo")
+    assert "answr" in problem.message
+    assert kb_check(kdir).returncode == 1
+
+
+def test_missing_answer_is_reported(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    target = kdir / "faq_budget.yaml"
+    text = target.read_text(encoding="utf-8")
+    start = text.index("    answer: >-\n      เอกสารที่มีไม่ได้ระบุวงเงิน")
+    end = text.index("    answer_en:", start)
+    target.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_knowledge(kdir)
+    assert any("answer" in p.message and "Field required" in p.message for p in err.value.problems)
+
+
+def test_unknown_source_and_broken_reference_are_errors(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    _edit(kdir / "faq_plan.yaml", "    sources: [dga-briefing-fy2566]\n    related: [plan-why, guidelines-overview]",
+          "    sources: [no-such-source]\n    related: [plan-why, guidelines-overview]")
+    _edit(kdir / "faq_plan.yaml", "related: [fy2566-briefing, plan-owner]", "related: [fy2566-briefing, nobody]")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_knowledge(kdir)
+    messages = " | ".join(p.message for p in err.value.problems)
+    assert "unknown source 'no-such-source'" in messages
+    assert "related entry 'nobody' does not exist" in messages
+
+
+def test_source_file_missing_from_sources_dir_is_an_error(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    _edit(kdir / "sources.yaml", "file: 000_ec2b66b9135cbd72.txt", "file: 999_missing.txt")
+    report = check_knowledge(kdir, SOURCES)
+    assert any("999_missing.txt" in p.message for p in report.errors)
+
+
+def test_question_shared_by_two_entries_is_an_error(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    # The plan-what question added to act-published as well.
+    _edit(kdir / "faq_history.yaml", '      - "กฎหมายนี้ออกเมื่อไหร่"\n',
+          '      - "กฎหมายนี้ออกเมื่อไหร่"\n      - "แผนงานบูรณาการรัฐบาลดิจิทัลคืออะไร"\n')
+    report = check_knowledge(kdir, SOURCES)
+    assert any("act-published" in p.message and "plan-what" in p.message and "share" in p.message for p in report.errors)
+
+
+def test_duplicate_entry_id_names_both_places(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    _edit(kdir / "faq_budget.yaml", "  - id: budget-limit\n", "  - id: fy2565-figures\n")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_knowledge(kdir)
+    assert any("duplicate entry id 'fy2565-figures'" in p.message for p in err.value.problems)
