@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import handlers.line as line_module
 from bot.settings import Settings
 from handlers.app import create_app
-from handlers.line import ReplyPolicy
-from handlers.line_richmenu import HEIGHT, WIDTH, create_rich_menu, draw_rich_menu_image
+from handlers.line import ReplyPolicy, postback_question, verify_signature
+from handlers.line_richmenu import HEIGHT, WIDTH, create_rich_menu, draw_rich_menu_image, find_thai_font, has_thai_glyphs
 from tests.fakes.fake_line import (
     DUMMY_REPLY_TOKENS,
     PUSH_PATH,
@@ -154,6 +154,27 @@ def assert_good_reply(messages: list[dict[str, Any]]) -> None:
     items = messages[-1]["quickReply"]["items"]
     assert 1 <= len(items) <= 13
     assert all(i["action"]["type"] == "message" and i["action"]["text"] for i in items)
+
+
+# --- pure helpers --------------------------------------------------------------------------------
+
+
+def test_postback_data_is_the_question_or_a_q_parameter() -> None:
+    assert postback_question("แนวทางมีอะไรบ้าง") == "แนวทางมีอะไรบ้าง"
+    assert postback_question("q=%E0%B8%AA%E0%B8%A7%E0%B8%B1%E0%B8%AA%E0%B8%94%E0%B8%B5") == "สวัสดี"
+    assert postback_question("src=menu&q=ใครขอได้บ้าง") == "ใครขอได้บ้าง"
+    assert postback_question("q=") == ""
+
+
+def test_signature_is_checked_on_the_raw_bytes_with_either_secret() -> None:
+    body = '{"events":[], "x": "ไทย"}'.encode()
+    assert verify_signature(body, sign(body, SECRET), [SECRET, OLD_SECRET])
+    assert verify_signature(body, sign(body, OLD_SECRET), [SECRET, OLD_SECRET])
+    assert not verify_signature(body, sign(body, OLD_SECRET), [SECRET, None])
+    reserialized = json.dumps(json.loads(body)).encode()  # same JSON, different bytes
+    assert not verify_signature(reserialized, sign(body, SECRET), [SECRET])
+    assert not verify_signature(body, None, [SECRET])
+    assert not verify_signature(body, "", [SECRET])
 
 
 # --- the happy path ------------------------------------------------------------------------------
@@ -430,6 +451,17 @@ def test_rich_menu_image_without_a_thai_font_still_draws() -> None:
 
     image = Image.open(BytesIO(draw_rich_menu_image(None)))
     assert image.size == (WIDTH, HEIGHT)
+
+
+def test_thai_font_search_skips_fonts_without_thai(tmp_path: Path) -> None:
+    found = find_thai_font()
+    if found is not None:  # depends on the machine: when one is found it must really draw Thai
+        assert has_thai_glyphs(found)
+    dejavu = next(Path("/usr/share/fonts").rglob("DejaVuSans.ttf"), None)
+    if dejavu is not None:
+        assert not has_thai_glyphs(dejavu)  # DejaVu has no Thai
+        (tmp_path / "DejaVuSans.ttf").write_bytes(dejavu.read_bytes())
+        assert find_thai_font([tmp_path]) is None
 
 
 def test_rich_menu_without_a_token_is_a_usage_error(tmp_path: Path) -> None:

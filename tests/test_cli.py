@@ -1,0 +1,49 @@
+"""`budgetbot ask` as a user runs it: one question, or a question a line from stdin, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+FIELDS = {"kind", "text", "confidence", "suggestions", "sources", "fiscal_year", "accepting", "guideline"}
+
+
+def budgetbot(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_ask_json_from_stdin_answers_each_line_on_one_line() -> None:
+    questions = ["ปีงบ 66 ยังยื่นได้ไหม", "", "แนวทางมีอะไรบ้าง", "พรุ่งนี้ฝนตกไหม", "Is FY2571 accepting requests?"]
+    result = budgetbot("ask", "--json", "--today", "2026-11-21", stdin="\n".join(questions) + "\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(questions)
+    answers = [json.loads(line) for line in lines]
+    for a in answers:
+        assert FIELDS <= a.keys()
+    assert answers[0]["kind"] == "fiscal_year_status" and answers[0]["fiscal_year"] == 2566
+    assert answers[0]["accepting"] is False and answers[0]["as_of"] == "2026-11-21"
+    assert answers[2]["kind"] == "faq"
+    assert answers[3]["kind"] == "fallback"
+    assert answers[4]["accepting"] is None and answers[4]["language"] == "en"
+
+
+def test_today_flag_changes_the_answer() -> None:
+    before = json.loads(budgetbot("ask", "--json", "--today", "2022-09-30", "ปีงบ 2566 ยังยื่นได้ไหม").stdout)
+    after = json.loads(budgetbot("ask", "--json", "--today", "2022-10-01", "ปีงบ 2566 ยังยื่นได้ไหม").stdout)
+    assert before["accepting"] is None  # not begun, and the sources give no window
+    assert after["accepting"] is False  # FY 2566 began on 1 Oct 2022
+
+
+def test_plain_ask_prints_the_answer_and_suggestions() -> None:
+    result = budgetbot("ask", "--today", "2026-11-21", "ใครเป็นประธานคณะที่ 1.3")
+    assert result.returncode == 0
+    assert "ประวิตร" in result.stdout and "> " in result.stdout
+
+
+def test_bad_date_is_a_usage_error() -> None:
+    result = budgetbot("ask", "--today", "21/11/2026", "x")
+    assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
