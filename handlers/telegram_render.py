@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.answer import Answer, SourceRef
+from bot.formatting import english_date, thai_date
 
 MAX_MESSAGE_CHARS = 4096
 MAX_CALLBACK_BYTES = 64
@@ -34,7 +35,9 @@ EXPIRED_SUGGESTION_TEXT = "ขออภัย ตัวเลือกนี้�
 TEXT_ONLY_NOTICE = "ขออภัย ตอนนี้ตอบได้เฉพาะข้อความตัวอักษร กรุณาพิมพ์คำถามเป็นข้อความ"
 ERROR_NOTICE = "ขออภัย ระบบขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้ง"
 
-_THAI_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
+# Answer text written for plain-text channels may end with a one-line "ที่มา: ..." paragraph; here the
+# sources get their own line (with titles), so that paragraph would only repeat them.
+_TRAILING_SOURCE_LINE = re.compile(r"\n\n(?:ที่มา|Sources?): [^\n]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -132,25 +135,26 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     return pieces
 
 
-def _thai_date(value: date) -> str:
-    return f"{value.day} {_THAI_MONTHS[value.month - 1]} {value.year + 543}"
-
-
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def sources_line(sources: Sequence[SourceRef]) -> str | None:
+def sources_line(sources: Sequence[SourceRef], language: str = "th") -> str | None:
     """A short HTML line naming where the facts come from, or None when there are no sources."""
     if not sources:
         return None
+    english = language == "en"
     parts: list[str] = []
     for src in sources[:MAX_SOURCES]:
         title = html.escape(_clip(src.title, MAX_SOURCE_TITLE), quote=False)
-        parts.append(f"{title} ({_thai_date(src.posted)})" if src.posted else title)
-    more = f" และอีก {len(sources) - MAX_SOURCES} รายการ" if len(sources) > MAX_SOURCES else ""
-    return f"<i>ที่มา: {'; '.join(parts)}{more}</i>"
+        if src.posted is None:
+            parts.append(title)
+        else:
+            parts.append(f"{title} ({english_date(src.posted) if english else thai_date(src.posted, short=True)})")
+    extra = len(sources) - MAX_SOURCES
+    more = (f" and {extra} more" if english else f" และอีก {extra} รายการ") if extra > 0 else ""
+    return f"<i>{'Sources' if english else 'ที่มา'}: {'; '.join(parts)}{more}</i>"
 
 
 def suggestion_keyboard(suggestions: Sequence[str], callbacks: SuggestionCallbacks) -> InlineKeyboardMarkup | None:
@@ -180,7 +184,9 @@ def render_answer(
 
     `heading` (the tapped suggestion) is shown in bold first, so the chat shows what was asked.
     """
-    bodies = [html.escape(p, quote=False) for p in split_text(answer.text, limit)]
+    line = sources_line(answer.sources, answer.language)
+    text = _TRAILING_SOURCE_LINE.sub("", answer.text) if line else answer.text
+    bodies = [html.escape(p, quote=False) for p in split_text(text, limit)]
     if not bodies:
         bodies = [html.escape(EMPTY_ANSWER_TEXT, quote=False)]
     if heading:
@@ -190,7 +196,6 @@ def render_answer(
             bodies[0] = joined
         else:
             bodies.insert(0, head)
-    line = sources_line(answer.sources)
     if line:
         joined = f"{bodies[-1]}\n\n{line}"
         if telegram_length(joined) <= limit:

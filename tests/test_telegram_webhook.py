@@ -211,6 +211,7 @@ def test_text_message_gets_the_answer_with_an_inline_keyboard(client: TestClient
     assert len(replies[-1].buttons) == min(len(set(expected["suggestions"])), 8)
     for source in expected["sources"][:1]:
         assert source["title"][:20] in shown, "the answer names its source"
+    assert shown.count("ที่มา:") == (1 if expected["sources"] else 0), "sources are listed once"
 
 
 def test_start_welcomes_with_suggestions_and_help_answers(client: TestClient, fake: FakeTelegram) -> None:

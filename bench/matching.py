@@ -1,0 +1,216 @@
+"""Matching benchmark: latency, throughput, start-up and memory of the assistant, side by side with the
+naive baseline (rapidfuzz process.extractOne with WRatio over the raw variant strings).
+
+    .venv/bin/python bench/matching.py [--sizes 1000,5000,20000] [--out docs/benchmarks.md]
+
+Prints a table and writes it (with the machine and date) to the output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rapidfuzz import fuzz, process  # noqa: E402
+
+from bot.answer import AnswerKind  # noqa: E402
+from bot.assistant import Assistant, vocabulary  # noqa: E402
+from bot.analysis import TextAnalyzer  # noqa: E402
+from bot.evaluation import DEFAULT_EVAL_FILE, evaluate, load_cases  # noqa: E402
+from bot.knowledge.loader import KnowledgeBase, load_knowledge  # noqa: E402
+from bot.knowledge.schema import FaqEntry  # noqa: E402
+from bot.settings import DEFAULT_KNOWLEDGE_DIR  # noqa: E402
+
+TODAY = date(2026, 11, 21)
+NAIVE_CUTOFF = 70.0  # below this the baseline says "no answer" (its best setting on our set, see the README)
+FILLER = ["ครับ", "ค่ะ", "หน่อย", "ด้วย", "นะ", "จ้า", "please", "ที", "เลย", "บ้าง"]
+
+
+@dataclass
+class Row:
+    name: str
+    variants: int
+    p50_ms: float
+    p99_ms: float
+    qps: float
+    accuracy: str = ""
+
+
+def percentile(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def replicate(kb: KnowledgeBase, target: int) -> KnowledgeBase:
+    """The shipped entries copied (new ids, each variant reworded with a different filler word) until the
+    knowledge base holds about `target` question variants."""
+    base = list(kb.faq.values())
+    per_copy = sum(len(e.questions) + len(e.questions_en) for e in base)
+    faq: dict[str, FaqEntry] = dict(kb.faq)
+    copy = 0
+    while sum(len(e.questions) + len(e.questions_en) for e in faq.values()) < target:
+        copy += 1
+        word = FILLER[copy % len(FILLER)] + str(copy)
+        for e in base:
+            new_id = f"{e.id}-copy{copy}"
+            faq[new_id] = e.model_copy(
+                update={"id": new_id, "related": [], "questions": [f"{q} {word}" for q in e.questions],
+                        "questions_en": [f"{q} {word}" for q in e.questions_en]}
+            )
+    del per_copy
+    return replace(kb, faq=faq)
+
+
+def questions() -> list[str]:
+    return [c.q for c in load_cases(DEFAULT_EVAL_FILE).cases]
+
+
+def time_assistant(assistant: Assistant, qs: list[str], rounds: int = 3) -> tuple[float, float, float]:
+    samples = []
+    for _ in range(rounds):
+        for q in qs:
+            t = time.perf_counter()
+            assistant.respond(q, None, TODAY)
+            samples.append((time.perf_counter() - t) * 1000)
+    return percentile(samples, 50), percentile(samples, 99), 1000 * len(samples) / sum(samples)
+
+
+def naive_choices(kb_faq: dict[str, FaqEntry]) -> tuple[list[str], list[str]]:
+    texts, owners = [], []
+    for e in kb_faq.values():
+        for q in [*e.questions, *e.questions_en]:
+            texts.append(q)
+            owners.append(e.id)
+    return texts, owners
+
+
+def naive_answer(q: str, texts: list[str], owners: list[str]) -> str | None:
+    hit = process.extractOne(q, texts, scorer=fuzz.WRatio, score_cutoff=NAIVE_CUTOFF)
+    return owners[hit[2]] if hit else None
+
+
+def time_naive(texts: list[str], owners: list[str], qs: list[str], rounds: int = 3) -> tuple[float, float, float]:
+    samples = []
+    for _ in range(rounds):
+        for q in qs:
+            t = time.perf_counter()
+            naive_answer(q, texts, owners)
+            samples.append((time.perf_counter() - t) * 1000)
+    return percentile(samples, 50), percentile(samples, 99), 1000 * len(samples) / sum(samples)
+
+
+def entry_accuracy(assistant: Assistant) -> tuple[float, float, int]:
+    """Accuracy of both on the cases a question-matcher can get right: expected entry, or expected fallback."""
+    cases = [c for c in load_cases(DEFAULT_EVAL_FILE).cases if not c.context and (c.expect.entry or c.expect.kind is AnswerKind.FALLBACK)]
+    texts, owners = naive_choices(assistant.faq)
+    ours = naive = 0
+    for c in cases:
+        a, _ = assistant.respond(c.q, None, c.today or TODAY)
+        want = c.expect.entry
+        ours += (a.entry_id == want) if want else (a.kind is AnswerKind.FALLBACK)
+        naive += naive_answer(c.q, texts, owners) == want
+    return ours / len(cases), naive / len(cases), len(cases)
+
+
+STARTUP_SNIPPET = """
+import time, resource, sys
+t = time.perf_counter()
+from pathlib import Path
+from bot.assistant import Assistant
+from bot.knowledge.loader import load_knowledge
+from datetime import date
+a = Assistant.build(load_knowledge(Path(sys.argv[1])))
+a.warm()
+ans, _ = a.respond("ปีงบ 66 ยังยื่นได้ไหม", None, date(2026, 11, 21))
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def startup(knowledge_dir: Path) -> tuple[float, float]:
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", STARTUP_SNIPPET, str(knowledge_dir)], capture_output=True,
+                             text=True, check=True, cwd=REPO)
+        secs, mib = out.stdout.split()
+        runs.append((float(secs), float(mib)))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,5000,20000")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+    shipped = Assistant.build(kb)
+    shipped.warm()
+    qs = questions()
+    report = evaluate(shipped, load_cases(DEFAULT_EVAL_FILE))
+    ours_acc, naive_acc, n_cases = entry_accuracy(shipped)
+
+    rows: list[Row] = []
+    p50, p99, qps = time_assistant(shipped, qs)
+    rows.append(Row("budgetbot (shipped)", len(shipped.index), p50, p99, qps, f"{ours_acc:.1%} entry / {report.accuracy:.1%} all"))
+    texts, owners = naive_choices(shipped.faq)
+    p50, p99, qps = time_naive(texts, owners, qs)
+    rows.append(Row("naive WRatio (shipped)", len(texts), p50, p99, qps, f"{naive_acc:.1%} entry"))
+
+    analyzer = shipped.analyzer
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        big_kb = replicate(kb, size)
+        gc.collect()
+        big = Assistant(big_kb, analyzer)  # same vocabulary: reuse the tokenizer
+        p50, p99, qps = time_assistant(big, qs, rounds=1)
+        rows.append(Row(f"budgetbot ({size:,})", len(big.index), p50, p99, qps))
+        texts, owners = naive_choices(big.faq)
+        p50, p99, qps = time_naive(texts, owners, qs, rounds=1)
+        rows.append(Row(f"naive WRatio ({size:,})", len(texts), p50, p99, qps))
+
+    start_s, rss_mib = startup(DEFAULT_KNOWLEDGE_DIR)
+    lines = [
+        f"# Benchmarks\n",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {len(qs)} evaluation questions per round, one thread.",
+        f"Reproduce: `.venv/bin/python bench/matching.py`.\n",
+        "## Matching\n",
+        "| matcher | variants | p50 ms | p99 ms | questions/s | accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    lines += [f"| {r.name} | {r.variants:,} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.qps:,.0f} | {r.accuracy} |" for r in rows]
+    lines += [
+        "",
+        f"\"entry\" accuracy: the {n_cases} evaluation cases a question matcher can get right (an expected entry, or an "
+        "expected fallback), scored the same way for both. \"all\": the whole evaluation set, every kind and field.",
+        f"The naive baseline answers with the best variant's entry when WRatio >= {NAIVE_CUTOFF:.0f}, else nothing.",
+        "",
+        "## Start-up and memory (core)\n",
+        f"- Start-up to the first answer (imports, knowledge load, tokenizer dictionary, index, first answer): "
+        f"{start_s:.2f} s (median of 3)",
+        f"- Peak resident memory of that process: {rss_mib:.0f} MiB",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    marker = "<!-- webhooks -->"
+    previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    tail = previous[previous.index(marker):] if marker in previous else ""
+    args.out.write_text(text + ("\n" + tail if tail else ""), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
