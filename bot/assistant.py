@@ -26,19 +26,21 @@ from bot.matching import Match, QuestionIndex, Variant
 from bot.thai import is_mostly_english
 from bot.years import fiscal_year_of, read_years
 
-ANSWER_THRESHOLD = 55.0  # best match at or above: answer with the entry
-SUGGEST_THRESHOLD = 40.0  # between the two: "did you mean", with up to 3 suggestions
-STRONG_MATCH = 75.0  # a match this good wins over cue words that point elsewhere
+ANSWER_THRESHOLD = 45.0  # best match at or above: answer with the entry
+SUGGEST_THRESHOLD = 35.0  # between the two: "did you mean", with up to 3 suggestions
+STRONG_MATCH = 65.0  # a match this good wins over cue words that point elsewhere
 PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a project description
 FOLLOW_UP_MAX_TOKENS = 4
+HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
 
 # "แนวทางที่ 2", "แนวทาง 2", "guideline 2": a guideline named by number.
 _GUIDELINE_NUMBER = re.compile(r"(?:แนวทาง(?:ที่)?|guideline|guidance)\s?#?([1-9])(?!\d)")
 # Words that strongly tie a question to this plan even when it also mentions an out-of-scope topic.
-_PLAN_ANCHORS = ("บูรณาการ", "สพร", "dga", "รัฐบาลดิจิทัล", "ของบ", "คำขอ", "แนวทาง", "integration plan")
+_PLAN_ANCHORS = ("บูรณาการ", "รัฐบาลดิจิทัล", "ของบ", "คำขอ", "แนวทาง", "integration plan", "guideline")
 _NOW = ("ตอนนี้", "ขณะนี้", "ปัจจุบัน", "now", "currently", "still", "ยัง")
 # Words that frame a question as a description of a project ("โครงการ...", "we want to build ...").
 _PROJECT_WORDS = ("โครงการ", "อยากทำ", "จะทำ", "ต้องการทำ", "จัดทำระบบ", "พัฒนาระบบ", "project", "build", "develop")
+_MAY = ("ได้ไหม", "ได้มั้ย", "ได้มั๊ย", "ได้ใหม", "ได้หรือไม่", "ได้รึเปล่า", "ได้ป่าว", "ได้บ่", "can", "may", "eligible")
 _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทราบ", "not sure", "don't know", "dont know")
 
 
@@ -61,6 +63,8 @@ class Assistant:
         i = kb.intents
         cue = self._cues
         self.status_cues, self.guideline_cues = cue(i.status_cues), cue(i.guideline_cues)
+        self.request_verbs, self.organizations = cue(i.request_verbs), cue(i.organizations)
+        self.unknown_topics = cue(i.unknown_topics)
         self.eligibility_cues, self.guided_cues = cue(i.eligibility_cues), cue(i.guided_check_cues)
         self.greeting_cues, self.help_cues = cue(i.greetings), cue(i.help)
         self.domain_cues, self.out_of_scope_cues = cue(i.domain_terms), cue(i.out_of_scope_terms)
@@ -122,7 +126,10 @@ class Assistant:
             return fallback(self.kb, turn), state
         if self._is_only(a, self.greeting_cues):
             return greeting(self.kb, turn), state
-        if self._found(a, self.help_cues) and not years and best < STRONG_MATCH:
+        if self._found(a, self.unknown_topics):
+            return fallback(self.kb, turn, note=turn.pick(
+                "ขออภัย เอกสารที่มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that.")), state
+        if self._found(a, self.help_cues) and len(a.content) <= HELP_MAX_TOKENS and not years and best < STRONG_MATCH:
             return help_answer(self.kb, turn), state
 
         follow = self._follow_up(turn, state, years)
@@ -132,25 +139,30 @@ class Assistant:
             return guided.start(self.kb, turn, state)
 
         status_cue = bool(self._found(a, self.status_cues))
-        guideline_no = self._guideline_number(a)
-        if status_cue and years and guideline_no is None:
-            return self._status(turn, state, years[0].year, assumed=False)
-
-        eligibility_cue = bool(self._found(a, self.eligibility_cues))
-        if status_cue and not eligibility_cue and best < STRONG_MATCH and not self._is_eligibility(matches):
-            if self._found(a, self.domain_cues) or any(w in a.normalized for w in _NOW):
-                return self._status(turn, state, fiscal_year_of(turn.today) + 1, assumed=True)
-
-        scores = self.classifier.classify(a)
+        request_verb = bool(self._found(a, self.request_verbs))
+        eligibility_cue = bool(self._found(a, self.eligibility_cues)) or (
+            bool(self._found(a, self.organizations)) and (request_verb or any(w in a.compact for w in _MAY))
+        )
         guideline_cue = bool(self._found(a, self.guideline_cues))
+        guideline_no = self._guideline_number(a)
+        scores = self.classifier.classify(a)
         asked_year = years[0].year if years else None
-        if guideline_no is not None and not (guideline_cue and scores):
-            return self._entry(turn, state, self.faq[f"guideline-{guideline_no}"], 100.0)
+        in_domain = bool(self._found(a, self.domain_cues)) or bool(years)
+
         # "แนวทางอะไร" asks which guideline fits a project; without any project words it is a question about
         # the guidelines themselves ("ปีงบ 66 มีแนวทางอะไรบ้าง"), which an entry answers.
-        if (guideline_cue and (scores or best < ANSWER_THRESHOLD)) or (
-            scores and best < STRONG_MATCH and scores[0].score >= self._evidence_needed(a)
-        ):
+        if guideline_cue and (scores or best < ANSWER_THRESHOLD) and not (status_cue and years):
+            answer = guideline_match_answer(self.kb, turn, scores, asked_year=asked_year)
+            return answer, self._remember(state, answer)
+        if years and (status_cue or request_verb) and guideline_no is None and not eligibility_cue:
+            return self._status(turn, state, years[0].year, assumed=False)
+        if status_cue and not eligibility_cue and not self._is_eligibility(matches):
+            if in_domain or any(w in a.normalized for w in _NOW):
+                return self._status(turn, state, fiscal_year_of(turn.today) + 1, assumed=True)
+
+        if guideline_no is not None and guideline_no in self.kb.guidelines:
+            return self._entry(turn, state, self.faq[f"guideline-{guideline_no}"], 100.0)
+        if scores and best < STRONG_MATCH and scores[0].score >= self._evidence_needed(a):
             answer = guideline_match_answer(self.kb, turn, scores, asked_year=asked_year)
             return answer, self._remember(state, answer)
 
@@ -160,7 +172,9 @@ class Assistant:
             if entry is not None:
                 return self._entry(turn, state, entry, max(best, ANSWER_THRESHOLD))
 
-        if best >= ANSWER_THRESHOLD:
+        # A middling match on a question with no word of the plan in it is more likely out of scope than not.
+        confident = best >= (ANSWER_THRESHOLD if in_domain else STRONG_MATCH)
+        if confident:
             entry = self.faq[matches[0].entry_id]
             if entry.fiscal_year is not None and years and entry.fiscal_year not in {y.year for y in years}:
                 return self._no_year_info(turn, state, entry, years[0].year)
@@ -169,7 +183,9 @@ class Assistant:
             top = self.faq[matches[0].entry_id]
             if top.fiscal_year is not None and years and top.fiscal_year not in {y.year for y in years}:
                 return self._no_year_info(turn, state, top, years[0].year)
-            return did_you_mean(self.faq, turn, matches), state
+            if in_domain:
+                return did_you_mean(self.faq, turn, matches), state
+            return fallback(self.kb, turn, suggestions=[entry_question(self.faq[m.entry_id], turn) for m in matches]), state
         if years:
             return self._no_year_info(turn, state, None, years[0].year)
         return fallback(self.kb, turn), state
@@ -296,7 +312,7 @@ def vocabulary(kb: KnowledgeBase) -> set[str]:
     """Domain words for the tokenizer's dictionary, so newmm keeps them whole."""
     words: set[str] = set()
     i = kb.intents
-    for group in (i.status_cues, i.guideline_cues, i.eligibility_cues, i.guided_check_cues, i.greetings, i.help,
+    for group in (i.status_cues, i.request_verbs, i.organizations, i.unknown_topics, i.guideline_cues, i.eligibility_cues, i.guided_check_cues, i.greetings, i.help,
                   i.domain_terms, i.out_of_scope_terms, i.follow_up_cues, i.cancel):
         words.update(group)
     for g in kb.guidelines.values():

@@ -287,7 +287,6 @@ class TelegramChannel(Channel):
         secret = self.ctx.settings.telegram_webhook_secret
         if not secret:
             return True
-        return True
         if header is None:
             return False
         # Bytes, because compare_digest refuses non-ASCII str (a header may hold anything).

@@ -79,9 +79,11 @@ def test_postgres_urls_use_the_psycopg_driver(given: str, expected: str) -> None
     assert normalize_url(given) == expected
 
 
-def test_unsupported_database_is_refused() -> None:
+def test_unsupported_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database"):
         Database("mysql://u@db/bot")
+    with pytest.raises(ValueError, match="file path"):
+        Database("sqlite://")  # in memory: not shared between threads or instances
 
 
 def test_first_start_creates_the_sqlite_file_under_the_data_dir(tmp_path: Path) -> None:

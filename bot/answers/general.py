@@ -55,7 +55,9 @@ def help_answer(kb: KnowledgeBase, turn: Turn, *, empty: bool = False) -> Answer
     )
 
 
-def fallback(kb: KnowledgeBase, turn: Turn, *, note: str | None = None) -> Answer:
+def fallback(
+    kb: KnowledgeBase, turn: Turn, *, note: str | None = None, suggestions: list[str] | None = None
+) -> Answer:
     body = note or turn.pick(
         "ขออภัย คำถามนี้อยู่นอกเรื่องที่ผู้ช่วยมีข้อมูล ผู้ช่วยตอบได้เฉพาะเรื่องแผนงานบูรณาการรัฐบาลดิจิทัลจากเอกสารของ สพร.",
         "Sorry, I have no information on that. I only answer about the Digital Government Integration Plan, "
@@ -67,5 +69,5 @@ def fallback(kb: KnowledgeBase, turn: Turn, *, note: str | None = None) -> Answe
         title=turn.pick("ไม่มีข้อมูล", "No information"),
         confidence=0.0,
         language=turn.language,
-        suggestions=examples(kb, turn)[:4],
+        suggestions=(suggestions or examples(kb, turn))[:4],
     )

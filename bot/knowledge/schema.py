@@ -117,14 +117,19 @@ class SynonymGroup(Strict):
 class Intents(Strict):
     """Cue words that route a question to a kind of answer. Editable by DGA staff, like the rest."""
 
-    status_cues: list[str]  # ยื่น, เปิดรับ, หมดเขต ...: asking whether requests are accepted
+    status_cues: list[str]  # เปิดรับ, หมดเขต, ยังทัน ...: asking whether requests are accepted
+    request_verbs: list[str]  # ยื่น, ส่งคำขอ, submit ...: about requesting; a status question only with a year
     guideline_cues: list[str]  # แนวทางไหน, เข้าแนวทาง ...: asking which guideline fits
     eligibility_cues: list[str]  # ใครขอได้, มีสิทธิ์ ...: asking who may request
+    # Kinds of organisation ("มหาวิทยาลัย", "อบต"): with a request word, the question is whether they may request.
+    organizations: list[str] = Field(default_factory=list)
     guided_check_cues: list[str]  # โครงการเราขอได้ไหม: starts the guided check
     greetings: list[str]
     help: list[str]
     domain_terms: list[str]  # words that show the question is about the plan at all
     out_of_scope_terms: list[str]  # topics we never answer (weather, food, passports, taxes ...)
+    # In the plan's domain but not in the sources (phone numbers, disbursement rates ...): "no information".
+    unknown_topics: list[str] = Field(default_factory=list)
     follow_up_cues: list[str]  # แล้ว ... ล่ะ: the rest of the question comes from the conversation
     cancel: list[str]  # ยกเลิก: leave the guided check
 

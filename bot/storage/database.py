@@ -23,7 +23,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import StaticPool
 
 from bot.settings import Settings
 
@@ -81,16 +80,15 @@ class Database:
 
     def _sqlite_engine(self, url: URL) -> Engine:
         database = url.database or ""
-        in_memory = database in ("", ":memory:") or "mode=memory" in database
-        if not in_memory and not database.startswith("file:"):
-            self.sqlite_path = Path(database)
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)  # first start: create the data dir
+        if database in ("", ":memory:") or database.startswith("file:"):
+            # An in-memory database lives in one connection, which threads and processes cannot share.
+            raise ValueError("SQLite needs a file path (sqlite:///path/to/budgetbot.sqlite3)")
+        self.sqlite_path = Path(database)
+        self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)  # first start: create the data dir
         engine = create_engine(
             url,
             # Threads share the pool (asyncio.to_thread); SQLite's own locking makes that safe.
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-            # An in-memory database exists once per connection: keep exactly one.
-            **({"poolclass": StaticPool} if in_memory else {}),
         )
 
         @event.listens_for(engine, "connect")
@@ -126,7 +124,7 @@ class Database:
         """`alembic upgrade head`, safe when several instances start at once on the same database."""
         cfg = alembic_config(self.url)
         with self._sqlite_migration_lock(), self.engine.begin() as connection:
-            if False:
+            if self.backend == "postgresql":
                 # Transaction-scoped: released at commit, when the schema is complete. A second instance
                 # waits here, then finds the schema at head and does nothing.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
@@ -137,7 +135,7 @@ class Database:
     @contextmanager
     def _sqlite_migration_lock(self) -> Iterator[None]:
         """SQLite DDL is not transactional through pysqlite: serialize migrations with a lock file beside it."""
-        if True:
+        if self.sqlite_path is None:
             yield
             return
         import fcntl  # POSIX only, like the deployment

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import Insert, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.conversation import ConversationState
@@ -61,10 +61,9 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _insert(db: Database, table: Any) -> Insert:
+def _insert(db: Database, table: Any) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which has ON CONFLICT (SQLAlchemy's generic insert does not)."""
-    dialect = postgresql if db.backend == "postgresql" else sqlite
-    return dialect.insert(table)  # type: ignore[no-any-return]
+    return postgresql.insert(table) if db.backend == "postgresql" else sqlite.insert(table)
 
 
 class SqlEventLedger:
