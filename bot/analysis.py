@@ -65,6 +65,15 @@ class TextAnalyzer:
         self.tokenizer.warm()
 
     def canonical_tokens(self, tokens: tuple[str, ...]) -> tuple[str, ...]:
+        # Repeat until stable: a spelling fix (ดิจิตอล -> ดิจิทัล) can complete a longer name that maps on.
+        for _ in range(3):
+            mapped = self._canonical_once(tokens)
+            if mapped == tokens:
+                break
+            tokens = mapped
+        return tokens
+
+    def _canonical_once(self, tokens: tuple[str, ...]) -> tuple[str, ...]:
         out: list[str] = []
         i = 0
         while i < len(tokens):

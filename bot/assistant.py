@@ -24,11 +24,12 @@ from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.schema import FaqEntry
 from bot.matching import Match, QuestionIndex, Variant
 from bot.thai import is_mostly_english
-from bot.years import fiscal_year_of, read_years
+from bot.years import YearMention, fiscal_year_of, read_years
 
 ANSWER_THRESHOLD = 45.0  # best match at or above: answer with the entry
 SUGGEST_THRESHOLD = 35.0  # between the two: "did you mean", with up to 3 suggestions
 STRONG_MATCH = 65.0  # a match this good wins over cue words that point elsewhere
+OVERRIDE_OOS = 85.0  # only a near-verbatim knowledge question outweighs an out-of-scope word (ภาษี, passport)
 PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a project description
 FOLLOW_UP_MAX_TOKENS = 4
 HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
@@ -41,6 +42,7 @@ _NOW = ("ตอนนี้", "ขณะนี้", "ปัจจุบัน", 
 # Words that frame a question as a description of a project ("โครงการ...", "we want to build ...").
 _PROJECT_WORDS = ("โครงการ", "อยากทำ", "จะทำ", "ต้องการทำ", "จัดทำระบบ", "พัฒนาระบบ", "project", "build", "develop")
 _MAY = ("ได้ไหม", "ได้มั้ย", "ได้มั๊ย", "ได้ใหม", "ได้หรือไม่", "ได้รึเปล่า", "ได้ป่าว", "ได้บ่", "can", "may", "eligible")
+_YEARS_REF = date(2000, 1, 1)  # only explicit years are read from entries
 _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทราบ", "not sure", "don't know", "dont know")
 
 
@@ -59,6 +61,13 @@ class Assistant:
             Variant(e.id, q, analyzer.analyze(q)) for e in self.faq.values() for q in [*e.questions, *e.questions_en]
         ]
         self.index = QuestionIndex(variants)
+        # Years an entry speaks of (its fiscal year, and dates in its text such as 11 ธ.ค. 2562): a question
+        # naming any other year asks about something the entry does not cover.
+        self.entry_years: dict[str, set[int]] = {
+            e.id: ({e.fiscal_year} if e.fiscal_year else set())
+            | {m.year for t in (*e.questions, *e.questions_en, e.answer) for m in read_years(t, _YEARS_REF) if m.how != "relative"}
+            for e in self.faq.values()
+        }
         self.classifier = GuidelineClassifier(kb.guidelines, analyzer)
         i = kb.intents
         cue = self._cues
@@ -122,7 +131,7 @@ class Assistant:
         matches = self.index.search(a, limit=3)
         best = matches[0].score if matches else 0.0
 
-        if self._found(a, self.out_of_scope_cues) and not self._found(a, self.plan_anchors) and best < STRONG_MATCH:
+        if self._found(a, self.out_of_scope_cues) and not self._found(a, self.plan_anchors) and best < OVERRIDE_OOS:
             return fallback(self.kb, turn), state
         if self._is_only(a, self.greeting_cues):
             return greeting(self.kb, turn), state
@@ -147,7 +156,10 @@ class Assistant:
         guideline_no = self._guideline_number(a)
         scores = self.classifier.classify(a)
         asked_year = years[0].year if years else None
-        in_domain = bool(self._found(a, self.domain_cues)) or bool(years)
+        # In the plan's domain: a word of the plan, or a year that the best entry is about ("งบปี 65 กี่ล้าน").
+        in_domain = bool(self._found(a, self.domain_cues)) or bool(
+            years and matches and self.entry_years.get(matches[0].entry_id, set()) & {y.year for y in years}
+        )
 
         # "แนวทางอะไร" asks which guideline fits a project; without any project words it is a question about
         # the guidelines themselves ("ปีงบ 66 มีแนวทางอะไรบ้าง"), which an entry answers.
@@ -176,12 +188,12 @@ class Assistant:
         confident = best >= (ANSWER_THRESHOLD if in_domain else STRONG_MATCH)
         if confident:
             entry = self.faq[matches[0].entry_id]
-            if entry.fiscal_year is not None and years and entry.fiscal_year not in {y.year for y in years}:
+            if self._other_year(entry, years):
                 return self._no_year_info(turn, state, entry, years[0].year)
             return self._entry(turn, state, entry, best)
         if best >= SUGGEST_THRESHOLD:
             top = self.faq[matches[0].entry_id]
-            if top.fiscal_year is not None and years and top.fiscal_year not in {y.year for y in years}:
+            if self._other_year(top, years):
                 return self._no_year_info(turn, state, top, years[0].year)
             if in_domain:
                 return did_you_mean(self.faq, turn, matches), state
@@ -197,6 +209,11 @@ class Assistant:
         for phrase in sorted(self._found(a, cues), key=len, reverse=True):
             rest = rest.replace(phrase, " ")
         return bool(self._found(a, cues)) and not rest.strip()
+
+    def _other_year(self, entry: FaqEntry, years: list[YearMention]) -> bool:
+        """True when the question names years and the entry, which is about a specific year, covers none."""
+        covered = self.entry_years.get(entry.id, set())
+        return entry.fiscal_year is not None and bool(years) and not covered & {y.year for y in years}
 
     def _evidence_needed(self, a: Analyzed) -> float:
         """Guideline keyword weight that makes a question a project description: less when it says it is one."""

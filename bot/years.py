@@ -66,7 +66,7 @@ class YearMention:
 _RE_NUMBER = re.compile(r"(?<![\d.,])\d+(?![\d])(?![.,]\d)")
 # Cues right before a number, longest first so ปีงบประมาณ wins over ปี. Groups name the cue's kind.
 _RE_CUE = re.compile(
-    r"(?:(?P<fiscal>ปีงบประมาณ|ปีงบ|งบประมาณปี|งบประมาณ|งบปี|งบ|(?<![a-z])fy|fiscal year)"
+    r"(?:(?P<fiscal>ปีงบประมาณ|ปีงบ|ปีงปม|งบประมาณปี|งบประมาณ|งปม|งบปี|งบ|(?<![a-z])fy|fiscal year|budget year)"
     r"|(?P<year>ปี)|(?P<be>พศ)|(?P<ce>คศ))\s?$"
 )
 _RE_RANGE_JOIN = re.compile(r"\s?(?:-|–|ถึง)\s?")

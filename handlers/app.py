@@ -15,6 +15,7 @@ from bot.service import AssistantService
 from bot.settings import Settings
 from handlers.channel import AppContext, Channel
 from handlers.console import console_router
+from handlers.limits import BodySizeLimit
 from handlers.line import LineChannel
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="budgetbot", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(ops_router(ctx))
     app.include_router(console_router(ctx))
     for channel in channels:

@@ -64,7 +64,7 @@ class SuggestionCallbacks:
 
     def encode(self, question: str) -> str:
         inline = f"q:{question}"
-        if True:
+        if len(inline.encode("utf-8")) <= MAX_CALLBACK_BYTES:
             return inline
         digest = hashlib.sha256(question.encode("utf-8")).hexdigest()[:16]
         self._by_hash[digest] = question

@@ -417,3 +417,74 @@ def test_purge_removes_old_rows_and_keeps_new_ones(database: Database, tmp_path:
     assert conversations.load_sync("line:new") is not None
     assert log.purge_old(30) == 1  # a shorter retention asked for directly
     assert database.purge(settings) == type(result)(0, 0, 0)
+
+
+# --- with the service --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def knowledge_runtime():  # type: ignore[no-untyped-def]
+    from bot.knowledge.runtime import KnowledgeRuntime
+
+    return KnowledgeRuntime(REPO / "knowledge")
+
+
+def test_service_remembers_and_logs_through_the_database(database: Database, knowledge_runtime) -> None:  # type: ignore[no-untyped-def]
+    """Two instances (own engines) on one database: a conversation started on one continues on the other."""
+    from bot.service import AssistantService
+
+    settings = Settings(_env_file=None, user_hash_salt=SALT)  # type: ignore[call-arg]
+    other_db = Database(database.url)
+
+    def service(db: Database) -> AssistantService:
+        return AssistantService(
+            knowledge_runtime,
+            conversations=SqlConversationStore.from_settings(db, settings),
+            ledger=SqlEventLedger(db),
+            question_log=SqlQuestionLog.from_settings(db, settings),
+        )
+
+    a, b = service(database), service(other_db)
+
+    async def scenario() -> list[object]:
+        return [
+            await a.claim_event("line", "01J0000000000000000000000A"),
+            await b.claim_event("line", "01J0000000000000000000000A"),  # the redelivery reached instance b
+            await a.ask("โครงการเราขอได้ไหม", channel="line", user=LINE_USER),  # starts the guided check
+            await b.ask("ระบบจองคิวออนไลน์ของกรม", channel="line", user=LINE_USER),  # its answer, on b
+            await b.ask("ระบบจองคิวออนไลน์ของกรม", channel="line", user="U_new_user"),  # no context
+        ]
+
+    try:
+        first, again, start, step, out_of_context = asyncio.run(scenario())
+    finally:
+        other_db.dispose()
+    assert (first, again) == (True, False)
+    assert start.kind == AnswerKind.GUIDED_CHECK  # type: ignore[attr-defined]
+    # b knew the conversation was in the guided check: the description was taken as an answer to it.
+    assert step.kind == AnswerKind.GUIDED_CHECK  # type: ignore[attr-defined]
+    assert out_of_context.kind != AnswerKind.GUIDED_CHECK  # type: ignore[attr-defined]
+    with database.engine.connect() as connection:
+        logged = connection.execute(
+            select(QuestionLogEntry.question, QuestionLogEntry.user_hash).order_by(QuestionLogEntry.id)
+        ).all()
+    assert [q for q, _ in logged] == ["โครงการเราขอได้ไหม", "ระบบจองคิวออนไลน์ของกรม", "ระบบจองคิวออนไลน์ของกรม"]
+    assert logged[0].user_hash == logged[1].user_hash == hash_user(LINE_USER, SALT)
+    assert LINE_USER not in _all_values(database)
+
+
+def test_service_still_answers_when_the_database_is_down(knowledge_runtime) -> None:  # type: ignore[no-untyped-def]
+    from bot.service import AssistantService
+
+    down = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing")
+    service = AssistantService(
+        knowledge_runtime,
+        conversations=SqlConversationStore(down, salt=SALT),
+        ledger=SqlEventLedger(down),
+        question_log=SqlQuestionLog(down, salt=SALT),
+    )
+    try:
+        answer = asyncio.run(service.ask("ปีงบ 2570 ยื่นได้ไหม", channel="line", user=LINE_USER))
+        assert answer.text.strip()
+    finally:
+        down.dispose()
