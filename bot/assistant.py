@@ -326,12 +326,10 @@ class Assistant:
 
 
 def vocabulary(kb: KnowledgeBase) -> set[str]:
-    """Domain words for the tokenizer's dictionary, so newmm keeps them whole."""
-    words: set[str] = set()
+    """Domain words for the tokenizer's dictionary, so newmm keeps them whole. Cue phrases ("ยื่นได้ไหม") are
+    left out: they are found by substring, and as dictionary words they would hide the words inside them."""
     i = kb.intents
-    for group in (i.status_cues, i.request_verbs, i.organizations, i.unknown_topics, i.guideline_cues, i.eligibility_cues, i.guided_check_cues, i.greetings, i.help,
-                  i.domain_terms, i.out_of_scope_terms, i.follow_up_cues, i.cancel):
-        words.update(group)
+    words = {*i.domain_terms, *i.organizations, *i.out_of_scope_terms, *i.unknown_topics}
     for g in kb.guidelines.values():
         words.update(g.keywords)
         words.update(g.strong_keywords)

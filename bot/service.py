@@ -65,6 +65,7 @@ class AssistantService:
         self.ledger = ledger or InMemoryEventLedger()
         self.question_log = question_log or NullQuestionLog()
         self.clock = clock
+        self._local_ledger: EventLedger = self.ledger if ledger is None else InMemoryEventLedger()
 
     async def ask(self, question: str, *, channel: str, user: str) -> Answer:
         """Answer one question in the conversation (channel, user); never raises on bad input."""
@@ -76,8 +77,20 @@ class AssistantService:
         return answer
 
     async def claim_event(self, channel: str, event_id: str) -> bool:
-        """True when this event id has not been processed before (by any instance sharing the ledger)."""
-        return await self.ledger.claim(channel, event_id)
+        """True when this event id has not been processed before (by any instance sharing the ledger).
+
+        If the shared ledger is unreachable, this instance's own memory decides: users still get answers,
+        and only a redelivery that lands on another instance during the outage could be answered twice.
+        """
+        try:
+            first = await self.ledger.claim(channel, event_id)
+        except Exception:  # noqa: BLE001 - storage down: degrade, never drop the event
+            log.warning("event ledger unavailable, de-duplicating in memory", exc_info=True,
+                        extra={"channel": channel, "event_id": event_id})
+            return await self._local_ledger.claim(channel, event_id)
+        # Remember locally too, so a redelivery during a later outage is still recognised here.
+        await self._local_ledger.claim(channel, event_id)
+        return first
 
     # Storage failures must not stop answers going out: the conversation just loses its context.
     async def _load_state(self, key: str) -> ConversationState | None:

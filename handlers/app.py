@@ -13,6 +13,14 @@ from bot.clock import clock_for
 from bot.knowledge.runtime import KnowledgeRuntime
 from bot.service import AssistantService
 from bot.settings import Settings
+from bot.storage import (
+    Database,
+    SqlConversationStore,
+    SqlEventLedger,
+    SqlQuestionLog,
+    open_database,
+    purge_periodically,
+)
 from handlers.channel import AppContext, Channel
 from handlers.console import console_router
 from handlers.limits import BodySizeLimit
@@ -36,7 +44,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
         ctx.runtime = await asyncio.to_thread(KnowledgeRuntime, settings.knowledge_dir)
         await asyncio.to_thread(ctx.runtime.assistant.warm)
-        ctx.service = AssistantService(ctx.runtime, clock=clock_for(settings.today))
+        ctx.db = db = await asyncio.to_thread(open_database, settings, migrate=False)
+        background: list[asyncio.Task[None]] = []
+        try:
+            await asyncio.to_thread(db.migrate)
+        except Exception:  # noqa: BLE001 - a database that is down must not keep the assistant from answering
+            log.warning("database unavailable at start-up", exc_info=True, extra={"database": db.safe_url})
+            background.append(asyncio.create_task(_migrate_until_done(db)))
+        background.append(asyncio.create_task(_purge_after_migration(db, settings)))
+        ctx.service = AssistantService(
+            ctx.runtime,
+            conversations=SqlConversationStore.from_settings(db, settings),
+            ledger=SqlEventLedger(db),
+            question_log=SqlQuestionLog.from_settings(db, settings),
+            clock=clock_for(settings.today),
+        )
         for channel in channels:
             if channel.enabled:
                 await channel.start()
@@ -46,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "channels_on": [c.name for c in channels if c.enabled],
                 "channels_off": [c.name for c in channels if not c.enabled],
                 "knowledge_version": ctx.runtime.version,
+                "database": db.safe_url,
             },
         )
         try:
@@ -57,6 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         await channel.stop()
                     except Exception:  # noqa: BLE001 - one channel's failure must not block the others
                         log.exception("channel stop failed", extra={"channel": channel.name})
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await asyncio.to_thread(db.dispose)
 
     app = FastAPI(title="budgetbot", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
@@ -66,6 +93,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for channel in channels:
         app.include_router(channel.router())
     return app
+
+
+async def _migrate_until_done(db: Database, retry_seconds: float = 5.0) -> None:
+    """Bring the schema up to date; if the database is down at start-up, keep trying in the background
+    (answers go out meanwhile, without memory or log) instead of refusing to start."""
+    while True:
+        try:
+            await asyncio.to_thread(db.migrate)
+            return
+        except Exception:  # noqa: BLE001
+            log.warning("database not ready; migration will be retried", exc_info=True, extra={"database": db.safe_url})
+            await asyncio.sleep(retry_seconds)
+
+
+async def _purge_after_migration(db: Database, settings: Settings) -> None:
+    while not db.migrated:  # the tables must exist first
+        await asyncio.sleep(1.0)
+    await purge_periodically(db, settings)
 
 
 def _secrets(settings: Settings) -> list[str]:

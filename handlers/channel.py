@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from bot.knowledge.runtime import KnowledgeRuntime
 from bot.service import AssistantService
 from bot.settings import Settings
+from bot.storage import Database
 from handlers.metrics import Metrics
 
 
@@ -21,6 +22,7 @@ class AppContext:
     metrics: Metrics
     runtime: KnowledgeRuntime | None = None
     service: AssistantService | None = None
+    db: Database | None = None
 
     def require_service(self) -> AssistantService:
         if self.service is None:  # only possible if a request arrives before start-up finished

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,11 +24,14 @@ def ops_router(ctx: AppContext) -> APIRouter:
         if runtime is None or ctx.service is None:
             return JSONResponse({"status": "starting"}, status_code=503)
         kb = runtime.assistant.kb
+        db_ok = ctx.db is not None and await asyncio.to_thread(ctx.db.ping)
         return JSONResponse(
             {
-                "status": "ready",
+                "status": "ready" if db_ok else "degraded",
                 "knowledge": {"version": kb.version, "loaded_at": kb.loaded_at.isoformat()},
-            }
+                "database": {"reachable": db_ok},
+            },
+            status_code=200 if db_ok else 503,
         )
 
     @router.get("/metrics")

@@ -65,6 +65,7 @@ class Database:
     """One engine and the operations on the whole database; the stores hold the per-table logic."""
 
     def __init__(self, url: str) -> None:
+        self.migrated = False  # set once the schema is at head (see migrate)
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()
@@ -130,6 +131,7 @@ class Database:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
+        self.migrated = True
         log.info("database ready", extra={"database": self.safe_url, "revision": self.current_revision()})
 
     @contextmanager
