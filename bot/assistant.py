@@ -81,7 +81,7 @@ class Assistant:
         self.plan_anchors = cue(list(_PLAN_ANCHORS))
 
     @classmethod
-    def build(cls, kb: KnowledgeBase, previous: Assistant | None = None) -> Assistant:
+    def build(cls, kb: KnowledgeBase) -> Assistant:
         return cls(kb, TextAnalyzer(kb.synonyms, vocabulary(kb)))
 
     def warm(self) -> None:

@@ -47,6 +47,6 @@ class KnowledgeRuntime:
                 return ReloadResult(ok=False, version=self.version, problems=exc.problems)
             if kb.version == self.version:
                 return ReloadResult(ok=True, version=self.version)
-            self._assistant = Assistant.build(kb, previous=self._assistant)
+            self._assistant = Assistant.build(kb)
             log.info("knowledge reloaded", extra={"knowledge_version": kb.version})
             return ReloadResult(ok=True, version=kb.version, changed=True)
