@@ -50,6 +50,10 @@ class TextAnalyzer:
         for g in groups:
             words.add(g.canonical)
             words.update(g.variants)
+        # Misspellings are fixed in the text itself, longest first (see SynonymGroup.spelling).
+        fixes = {normalize(v): normalize(g.canonical) for g in groups if g.spelling for v in g.variants}
+        self._spelling = sorted(((w, r) for w, r in fixes.items() if w and w != r), key=lambda p: -len(p[0]))
+        words -= {v for g in groups if g.spelling for v in g.variants}
         self.tokenizer = ThaiTokenizer(extra_words=words)
         # Variants map by token sequence so that "fiscal year" (two tokens) and "ปีงบ" (one) both work.
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -63,6 +67,12 @@ class TextAnalyzer:
 
     def warm(self) -> None:
         self.tokenizer.warm()
+
+    def correct_spelling(self, normalized: str) -> str:
+        for wrong, right in self._spelling:
+            if wrong in normalized:
+                normalized = normalized.replace(wrong, right)
+        return normalized
 
     def canonical_tokens(self, tokens: tuple[str, ...]) -> tuple[str, ...]:
         # Repeat until stable: a spelling fix (ดิจิตอล -> ดิจิทัล) can complete a longer name that maps on.
@@ -89,7 +99,7 @@ class TextAnalyzer:
         return tuple(out)
 
     def analyze(self, text: str) -> Analyzed:
-        normalized = normalize(text)[:MAX_QUESTION_CHARS]
+        normalized = self.correct_spelling(normalize(text)[:MAX_QUESTION_CHARS])
         tokens = tuple(self.tokenizer.tokenize(normalized))
         canonical = self.canonical_tokens(tokens)
         content = tuple(t for t in canonical if t not in STOPWORDS)

@@ -38,7 +38,7 @@ HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; 
 _GUIDELINE_NUMBER = re.compile(r"(?:แนวทาง(?:ที่)?|guideline|guidance)\s?#?([1-9])(?!\d)")
 # Words that strongly tie a question to this plan even when it also mentions an out-of-scope topic.
 _PLAN_ANCHORS = ("บูรณาการ", "รัฐบาลดิจิทัล", "ของบ", "คำขอ", "แนวทาง", "integration plan", "guideline")
-_NOW = ("ตอนนี้", "ขณะนี้", "ปัจจุบัน", "now", "currently", "still", "ยัง")
+_NOW = re.compile(r"ตอนนี้|ขณะนี้|ปัจจุบัน|\b(?:now|currently|still)\b")  # and the word ยัง (not ยังไง)
 # Words that frame a question as a description of a project ("โครงการ...", "we want to build ...").
 _PROJECT_WORDS = ("โครงการ", "อยากทำ", "จะทำ", "ต้องการทำ", "จัดทำระบบ", "พัฒนาระบบ", "project", "build", "develop")
 _MAY = ("ได้ไหม", "ได้มั้ย", "ได้มั๊ย", "ได้ใหม", "ได้หรือไม่", "ได้รึเปล่า", "ได้ป่าว", "ได้บ่", "can", "may", "eligible")
@@ -166,10 +166,15 @@ class Assistant:
         if guideline_cue and (scores or best < ANSWER_THRESHOLD) and not (status_cue and years):
             answer = guideline_match_answer(self.kb, turn, scores, asked_year=asked_year)
             return answer, self._remember(state, answer)
-        if years and (status_cue or request_verb) and guideline_no is None and not eligibility_cue:
+        # A request word with a year asks about that year ("ปีงบ 67 ยื่นได้ไหม") unless a knowledge entry
+        # matches the whole question well ("ชี้แจงแนวทางจัดทำคำของบปี 66 จัดเมื่อไร").
+        if years and guideline_no is None and not eligibility_cue and (
+            status_cue or (request_verb and best < STRONG_MATCH)
+        ):
             return self._status(turn, state, years[0].year, assumed=False)
-        if status_cue and not eligibility_cue and not self._is_eligibility(matches):
-            if in_domain or any(w in a.normalized for w in _NOW):
+        still = self._asks_now(a)
+        if (status_cue or (request_verb and still)) and not eligibility_cue and not self._is_eligibility(matches):
+            if in_domain or still:
                 return self._status(turn, state, fiscal_year_of(turn.today) + 1, assumed=True)
 
         if guideline_no is not None and guideline_no in self.kb.guidelines:
@@ -205,10 +210,15 @@ class Assistant:
     # ------------------------------------------------------------------ helpers
     def _is_only(self, a: Analyzed, cues: list[_Cue]) -> bool:
         """True when the question is nothing but one of these cue phrases (plus polite filler)."""
-        rest = a.content_text
-        for phrase in sorted(self._found(a, cues), key=len, reverse=True):
-            rest = rest.replace(phrase, " ")
-        return bool(self._found(a, cues)) and not rest.strip()
+        found = self._found(a, cues)
+        rest = "".join(a.content)  # Thai has no spaces: "หวัด ดี" is the phrase หวัดดี
+        for phrase in sorted(found, key=len, reverse=True):
+            rest = rest.replace(phrase.replace(" ", ""), "")
+        return bool(found) and not rest.strip()
+
+    @staticmethod
+    def _asks_now(a: Analyzed) -> bool:
+        return "ยัง" in a.tokens or _NOW.search(a.normalized) is not None
 
     def _other_year(self, entry: FaqEntry, years: list[YearMention]) -> bool:
         """True when the question names years and the entry, which is about a specific year, covers none."""
@@ -329,7 +339,7 @@ def vocabulary(kb: KnowledgeBase) -> set[str]:
     """Domain words for the tokenizer's dictionary, so newmm keeps them whole. Cue phrases ("ยื่นได้ไหม") are
     left out: they are found by substring, and as dictionary words they would hide the words inside them."""
     i = kb.intents
-    words = {*i.domain_terms, *i.organizations, *i.out_of_scope_terms, *i.unknown_topics}
+    words = {*i.organizations, *i.out_of_scope_terms, *i.unknown_topics}
     for g in kb.guidelines.values():
         words.update(g.keywords)
         words.update(g.strong_keywords)

@@ -45,8 +45,20 @@ class KnowledgeRuntime:
                 for p in exc.problems:
                     log.error("knowledge reload rejected: %s", p, extra={"file": p.file, "line": p.line})
                 return ReloadResult(ok=False, version=self.version, problems=exc.problems)
+            except Exception as exc:  # noqa: BLE001 - e.g. a file removed mid-read: keep the last good version
+                return self._rejected(exc)
             if kb.version == self.version:
                 return ReloadResult(ok=True, version=self.version)
-            self._assistant = Assistant.build(kb)
+            try:
+                assistant = Assistant.build(kb)
+                assistant.warm()  # here, off the event loop, not in the first question after the swap
+            except Exception as exc:  # noqa: BLE001 - a bug in building must not replace the version that works
+                return self._rejected(exc)
+            self._assistant = assistant
             log.info("knowledge reloaded", extra={"knowledge_version": kb.version})
             return ReloadResult(ok=True, version=kb.version, changed=True)
+
+    def _rejected(self, exc: Exception) -> ReloadResult:
+        log.exception("knowledge reload failed", extra={"file": str(self.directory)})
+        problem = KnowledgeProblem(str(self.directory), None, f"reload failed: {type(exc).__name__}: {exc}")
+        return ReloadResult(ok=False, version=self.version, problems=[problem])

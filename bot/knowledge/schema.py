@@ -108,10 +108,14 @@ class FaqEntry(Strict):
 
 
 class SynonymGroup(Strict):
-    """Spellings and words that mean the same; every variant is read as `canonical` when matching."""
+    """Words that mean the same; every variant is read as `canonical` when matching.
+
+    `spelling: true` marks misspellings (ดิจิตอล for ดิจิทัล): they are corrected inside any word, before the
+    text is cut into words, so that a misspelt long name still reads as the name."""
 
     canonical: str
     variants: list[str] = Field(min_length=1)
+    spelling: bool = False
 
 
 class Intents(Strict):
