@@ -115,12 +115,12 @@ _NO_RELATIVE = date(2000, 1, 1)  # explicit years only: relative ones ("ปี�
 
 
 def _numbers(normalized: str, tokens: tuple[str, ...]) -> frozenset[str]:
-    """Numbers in the text, years in one form (ปี 65, 2565 and 2022 all become "2565") so that the
-    matcher's "numbers must agree" rule compares like with like."""
+    """Numbers in the text other than years (1.3, 14, 2,409.3962), for the matcher's "numbers must agree"
+    rule. Years are left to the router, which knows which fiscal year each entry is about: a figures
+    question about another year is still a figures question, answered with "no information for that year"."""
     years = [m for m in read_years(normalized, _NO_RELATIVE) if m.how != "relative"]
     year_text = " ".join(m.text for m in years)
-    plain = {t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text}
-    return frozenset(plain | {str(m.year) for m in years})
+    return frozenset(t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text)
 
 
 def is_latin(phrase: str) -> bool:

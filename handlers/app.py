@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from bot.clock import clock_for
 from bot.knowledge.runtime import KnowledgeRuntime
+from bot.knowledge.watch import watch_knowledge
 from bot.service import AssistantService
 from bot.settings import Settings
 from bot.storage import (
@@ -21,6 +22,7 @@ from bot.storage import (
     open_database,
     purge_periodically,
 )
+from handlers.admin import admin_router
 from handlers.channel import AppContext, Channel
 from handlers.console import console_router
 from handlers.limits import BodySizeLimit
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             question_log=SqlQuestionLog.from_settings(db, settings),
             clock=clock_for(settings.today),
         )
+        if settings.watch_knowledge:  # edits to knowledge/*.yaml take effect without a restart
+            background.append(asyncio.create_task(watch_knowledge(ctx.runtime, settings.knowledge_dir)))
         for channel in channels:
             if channel.enabled:
                 await channel.start()
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(ops_router(ctx))
     app.include_router(console_router(ctx))
+    app.include_router(admin_router(ctx))
     for channel in channels:
         app.include_router(channel.router())
     return app

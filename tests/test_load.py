@@ -95,15 +95,21 @@ def run_load(tmp: Path, *, events: int, senders: int, workers: int, database_url
             run = asyncio.run(drive(base_url, plan, concurrency=senders))
             # Replies go out after the 200: wait for one per unique event (bounded), then a moment for strays.
             started = time.monotonic()
-            unique = {d.event_id for d in plan}
-            fake.wait_for(lambda recorded: match_replies(run, [r for r in recorded if r.path == REPLY_PATH]).ok
-                          >= len(unique), timeout=30 + events / 50)
+            wait_for_replies(fake, run, timeout=30 + events / 50)
             waited = time.monotonic() - started
             time.sleep(1.0)
             replies = match_replies(run, fake.requests_to(REPLY_PATH))
             pushes = len(fake.requests_to(PUSH_PATH))
             log = log_path.read_text(encoding="utf-8", errors="replace")
     return Outcome(run, replies, pushes, log, waited)
+
+
+def wait_for_replies(fake: FakeLine, run: Run, *, timeout: float) -> None:
+    """Until every unique event of the run has a reply at the fake (polled gently: the server needs the CPU)."""
+    unique = len({d.event_id for d in run.plan})
+    deadline = time.monotonic() + timeout
+    while match_replies(run, fake.requests_to(REPLY_PATH)).ok < unique and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _error_lines(log: str) -> list[str]:

@@ -1,0 +1,160 @@
+"""The admin API (`/admin/...`): the review list, usage statistics and knowledge reload, plus a small admin page.
+
+Off unless BUDGETBOT_ADMIN_TOKEN is set: then no /admin route exists at all (404, like any unknown path). When on,
+every JSON route needs `Authorization: Bearer <token>`, checked by one dependency on the whole router, compared in
+constant time; without it every /admin path (known or not) gets the same 401, so nothing is revealed. The page
+itself (HTML, JS, CSS) is served without the token because a browser cannot send a bearer header when navigating:
+it holds no data, asks for the token (kept in sessionStorage) and calls the JSON routes with the header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from bot.knowledge.watch import reload_in_thread
+from bot.review import review_groups
+from bot.stats import question_stats
+from handlers.channel import AppContext
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/admin"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The only files served, from a fixed list: no request path ever reaches the file system.
+_PAGES: dict[str, tuple[str, str]] = {
+    f"{PREFIX}/": ("admin.html", "text/html; charset=utf-8"),
+    f"{PREFIX}/admin.js": ("admin.js", "text/javascript; charset=utf-8"),
+    f"{PREFIX}/admin.css": ("admin.css", "text/css; charset=utf-8"),
+}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# One body for a missing, malformed or wrong token: the caller learns nothing else.
+UNAUTHORIZED_DETAIL = "admin token required: send the header Authorization: Bearer <BUDGETBOT_ADMIN_TOKEN>"
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="budgetbot-admin"', "Cache-Control": "no-store"}
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+MAX_DAYS = 366
+MAX_LIMIT = 500
+
+
+def bearer_matches(authorization: str | None, expected: bytes) -> bool:
+    """True when the header is `Bearer <expected>`; constant time in the token's content."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    # Starlette decodes header bytes as latin-1: encoding back gives exactly the bytes that were sent.
+    candidate = credentials.strip().encode("latin-1", "replace")
+    same = hmac.compare_digest(candidate, expected)  # always compared, even for a missing header
+    return scheme.lower() == "bearer" and same
+
+
+def _json(content: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _unavailable(what: str) -> JSONResponse:
+    return _json({"detail": f"{what} is unavailable, try again shortly"}, 503)
+
+
+class _LoggedValidationRoute(APIRoute):
+    """A bad query parameter gets a 422 that does not echo the input, and a log line."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+                log.warning("bad admin request", extra={"path": request.url.path, "problems": errors})
+                return _json({"detail": errors}, 422)
+
+        return guarded
+
+
+def admin_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter()
+    token = (ctx.settings.admin_token or "").strip()
+    if not token:
+        return router  # admin API off: no routes, so every /admin path is a plain 404
+    expected = token.encode("utf-8")
+
+    async def require_admin(request: Request) -> None:
+        if not bearer_matches(request.headers.get("authorization"), expected):
+            reason = "missing" if "authorization" not in request.headers else "invalid"
+            client = request.client.host if request.client else None
+            log.warning("admin request refused", extra={"path": request.url.path, "reason": reason, "client": client})
+            raise HTTPException(401, detail=UNAUTHORIZED_DETAIL, headers=_UNAUTHORIZED_HEADERS)
+
+    # --- the page: no data in it, so no token needed to load it ----------------------------------------------
+
+    def page_route(path: str, file: Path, media: str) -> None:
+        async def serve() -> Response:
+            # Read on each request: the files are tiny, and an edited page shows without a restart.
+            headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+            if media.startswith("text/html"):
+                headers["Content-Security-Policy"] = _CSP
+            return Response(file.read_bytes(), media_type=media, headers=headers)
+
+        router.add_api_route(path, serve, methods=["GET"], include_in_schema=False, name=f"admin:{file.name}")
+
+    for path, (name, media) in _PAGES.items():
+        page_route(path, STATIC_DIR / name, media)
+
+    # --- the JSON API: every route behind the token -------------------------------------------------------------
+
+    api = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(require_admin)],
+                    route_class=_LoggedValidationRoute)
+
+    @api.get("/review", summary="Questions that got a fallback or a low-confidence answer, grouped")
+    async def review(
+        days: int = Query(7, ge=1, le=MAX_DAYS), limit: int = Query(50, ge=1, le=MAX_LIMIT)
+    ) -> JSONResponse:
+        if ctx.db is None:
+            return _unavailable("the question log")
+        try:
+            groups = await asyncio.to_thread(review_groups, ctx.db, days, limit)
+        except Exception:  # noqa: BLE001 - database down: say so, do not 500
+            log.warning("admin review: cannot read the question log", exc_info=True)
+            return _unavailable("the question log")
+        return _json({"days": days, "limit": limit, "groups": [g.model_dump(mode="json") for g in groups]})
+
+    @api.get("/stats", summary="Questions per day (Bangkok dates), fallback rate, top topics")
+    async def stats(days: int = Query(7, ge=1, le=MAX_DAYS), top: int = Query(10, ge=1, le=50)) -> JSONResponse:
+        if ctx.db is None:
+            return _unavailable("the question log")
+        try:
+            result = await asyncio.to_thread(question_stats, ctx.db, days, top=top)
+        except Exception:  # noqa: BLE001
+            log.warning("admin stats: cannot read the question log", exc_info=True)
+            return _unavailable("the question log")
+        return _json(result.model_dump(mode="json"))
+
+    @api.post("/reload", summary="Load knowledge/*.yaml again; on any problem keep the version answering now")
+    async def reload() -> JSONResponse:
+        if ctx.runtime is None:
+            return _unavailable("the knowledge")
+        result = await reload_in_thread(ctx.runtime, trigger="admin")
+        if result.ok:
+            return _json({"ok": True, "version": result.version, "changed": result.changed})
+        problems = [asdict(p) for p in result.problems]  # file, line (1-based or null), message
+        return _json({"ok": False, "version": result.version, "problems": problems}, 422)
+
+    # Last: any other /admin path is a 404 too, but only after the token check, so it reveals no route names.
+    @api.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
+    async def not_found(rest: str) -> JSONResponse:
+        return _json({"detail": "Not Found"}, 404)
+
+    router.include_router(api)
+    return router
