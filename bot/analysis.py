@@ -120,7 +120,9 @@ def _numbers(normalized: str, tokens: tuple[str, ...]) -> frozenset[str]:
     question about another year is still a figures question, answered with "no information for that year"."""
     years = [m for m in read_years(normalized, _NO_RELATIVE) if m.how != "relative"]
     year_text = " ".join(m.text for m in years)
-    return frozenset(t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text)
+    numbers = {t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text}
+    # "2,409 ล้าน" names the same figure as 2,409.3962: large amounts also count by their whole part.
+    return frozenset(numbers | {n.split(".")[0] for n in numbers if len(n.split(".")[0]) >= 4})
 
 
 def is_latin(phrase: str) -> bool:

@@ -76,11 +76,11 @@ _RE_COUNT_AFTER = re.compile(
     r"|projects?|agencies|days?|months?|years?)"
 )
 _RE_COUNT_BEFORE = re.compile(r"(?:ข้อ|มาตรา|จำนวน|ทั้งหมด|หน้า|ที่|ละ|no|#)\s?$")
-_APPLY_WORDS = ("ยื่น", "ขอ", "รับ", "เปิด", "ปิด", "งบ")
+_APPLY_WORDS = ("ยื่น", "ขอ", "รับ", "เปิด", "ปิด", "งบ", "ทัน", "ส่ง")
 
 _RELATIVE = (
     (re.compile(r"ปี(?:งบ(?:ประมาณ)?)?\s?นี้|\b(?:this|current) (?:fiscal )?year\b"), 0),
-    (re.compile(r"ปี(?:งบ(?:ประมาณ)?)?\s?(?:หน้า|ถัดไป)|\bnext (?:fiscal )?year\b"), 1),
+    (re.compile(r"(?:ปี(?:งบ(?:ประมาณ)?)?|รอบ(?:งบ)?)\s?(?:หน้า|ถัดไป)|\bnext (?:fiscal )?year\b|\bnext round\b"), 1),
     (
         re.compile(r"ปี(?:งบ(?:ประมาณ)?)?\s?(?:ที่แล้ว|ที่ผ่านมา|ก่อน)|\b(?:last|previous) (?:fiscal )?year\b"),
         -1,

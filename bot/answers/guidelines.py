@@ -174,8 +174,8 @@ def guideline_entries(kb: KnowledgeBase) -> list[FaqEntry]:
                 guideline=n,
                 # "แนวทางที่ 2" is routed by number before matching; variants by number alone would look like
                 # "3 แนวทาง" (the three guidelines) to an order-blind scorer.
-                questions=[g.name, english],
-                questions_en=[f"{english} guideline"],
+                questions=[g.name, english, *(f"{a} คืออะไร" for a in g.aliases)],
+                questions_en=[f"{english} guideline", *(f"what is {a}" for a in g.aliases)],
                 answer=f"{g.summary}\n(ปีงบประมาณ พ.ศ. {years})"
                 + (f"\nลักษณะโครงการที่เข้าข่าย เช่น\n{examples}" if examples else ""),
                 answer_en=f"{g.summary_en}\n(FY {years})" + (f"\nProjects such as:\n{examples_en}" if examples_en else ""),

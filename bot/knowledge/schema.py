@@ -41,6 +41,9 @@ class Guideline(Strict):
     short_en: str = Field(max_length=20)
     summary: str
     summary_en: str
+    # Other names people use for the guideline itself ("Digital Skills", "End-to-End"): asking about one of
+    # them asks what the guideline is.
+    aliases: list[str] = Field(default_factory=list)
     # Words that point to this guideline in a project description (Thai and English, any case).
     keywords: list[str] = Field(min_length=1)
     # Words that point strongly (count double), e.g. the guideline's own English name.

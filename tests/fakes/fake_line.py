@@ -4,7 +4,7 @@ The fake is a small aiohttp app in a background thread. It records every request
 raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, single-use reply
 tokens, the access token) so a reply that real LINE would reject is rejected here too. Failures can be
 scripted: the next N replies fail with a 5xx, hang past the client's timeout, or get
-400 "Invalid reply token".
+400 "Invalid reply token"; and every reply can be slowed down (`delay_replies`).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class FakeLine:
         self._fail_pushes: list[int] = []
         self._hang_replies = 0
         self._hang_seconds = 30.0
+        self._reply_delay = 0.0
         self._reject_tokens = False
         self.rich_menus: dict[str, dict[str, Any]] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
@@ -123,6 +124,11 @@ class FakeLine:
         with self._lock:
             self._hang_replies += count
             self._hang_seconds = seconds
+
+    def delay_replies(self, seconds: float) -> None:
+        """Every reply is answered as usual, but only after `seconds` (a slow LINE API); 0 turns it off."""
+        with self._lock:
+            self._reply_delay = seconds
 
     def reject_reply_tokens(self, reject: bool = True) -> None:
         """Answer every reply with 400 Invalid reply token (as for an expired token)."""
@@ -171,6 +177,7 @@ class FakeLine:
             self._fail_replies.clear()
             self._fail_pushes.clear()
             self._hang_replies = 0
+            self._reply_delay = 0.0
             self._reject_tokens = False
 
     # --- server ----------------------------------------------------------------------------------
@@ -266,6 +273,8 @@ class FakeLine:
             except TimeoutError:
                 pass
             return web.json_response({"message": "An error occurred in the internal server"}, status=500)
+        if request.method == "POST" and request.path == REPLY_PATH and self._reply_delay > 0:
+            await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
         record(status)
         return web.json_response(payload, status=status, headers=headers)
