@@ -6,10 +6,13 @@ the current knowledge, conversation state, event de-duplication and the question
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.answer import Answer
 from bot.assistant import Assistant
@@ -23,6 +26,19 @@ from bot.conversation import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A database that stops answering (a network partition, a fail-over) must not hold answers up: without a
+# bound each message would wait out several connect timeouts. A storage call that takes longer than this is
+# abandoned (the answer goes out without it), and storage is then skipped for a short while so the next
+# users do not wait either. Fast failures (connection refused) need no pause: they cost nothing.
+STORAGE_TIMEOUT = 3.0
+STORAGE_PAUSE_AFTER_TIMEOUT = 5.0
+
+
+class StorageSkipped(Exception):
+    """Storage timed out a moment ago and is not being tried again yet."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,8 @@ class AssistantService:
         ledger: EventLedger | None = None,
         question_log: QuestionLog | None = None,
         clock: Clock = bangkok_today,
+        storage_timeout: float = STORAGE_TIMEOUT,
+        storage_pause: float = STORAGE_PAUSE_AFTER_TIMEOUT,
     ) -> None:
         self.provider = provider
         self.conversations = conversations or InMemoryConversationStore()
@@ -66,6 +84,9 @@ class AssistantService:
         self.question_log = question_log or NullQuestionLog()
         self.clock = clock
         self._local_ledger: EventLedger = self.ledger if ledger is None else InMemoryEventLedger()
+        self.storage_timeout = storage_timeout
+        self.storage_pause = storage_pause
+        self._storage_paused_until = 0.0  # time.monotonic()
 
     async def ask(self, question: str, *, channel: str, user: str) -> Answer:
         """Answer one question in the conversation (channel, user); never raises on bad input."""
@@ -83,32 +104,51 @@ class AssistantService:
         and only a redelivery that lands on another instance during the outage could be answered twice.
         """
         try:
-            first = await self.ledger.claim(channel, event_id)
-        except Exception:  # noqa: BLE001 - storage down: degrade, never drop the event
-            log.warning("event ledger unavailable, de-duplicating in memory", exc_info=True,
+            first = await self._bounded(lambda: self.ledger.claim(channel, event_id))
+        except Exception as exc:  # noqa: BLE001 - storage down: degrade, never drop the event
+            log.warning("event ledger unavailable, de-duplicating in memory", exc_info=_trace(exc),
                         extra={"channel": channel, "event_id": event_id})
             return await self._local_ledger.claim(channel, event_id)
-        # Remember locally too, so a redelivery during a later outage is still recognised here.
-        await self._local_ledger.claim(channel, event_id)
-        return first
+        if self._local_ledger is self.ledger:  # no shared ledger: the claim above was the local one
+            return first
+        # Remember locally too, so a redelivery during a later outage is still recognised here; and an event
+        # this instance handled while the ledger was down (so it never reached the ledger) stays a duplicate.
+        new_here = await self._local_ledger.claim(channel, event_id)
+        return first and new_here
+
+    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one storage call within `storage_timeout`; raises StorageSkipped while storage is paused."""
+        if time.monotonic() < self._storage_paused_until:
+            raise StorageSkipped("storage timed out recently; skipped for now")
+        try:
+            return await asyncio.wait_for(call(), self.storage_timeout)
+        except TimeoutError:
+            # The thread running the call may stay blocked; nobody waits for it any more.
+            self._storage_paused_until = time.monotonic() + self.storage_pause
+            raise
 
     # Storage failures must not stop answers going out: the conversation just loses its context.
     async def _load_state(self, key: str) -> ConversationState | None:
         try:
-            return await self.conversations.load(key)
-        except Exception:  # noqa: BLE001 - any storage failure degrades to a fresh conversation
-            log.warning("conversation load failed", exc_info=True, extra={"conversation": key})
+            return await self._bounded(lambda: self.conversations.load(key))
+        except Exception as exc:  # noqa: BLE001 - any storage failure degrades to a fresh conversation
+            log.warning("conversation load failed", exc_info=_trace(exc), extra={"conversation": key})
             return None
 
     async def _save_state(self, key: str, state: ConversationState) -> None:
         try:
-            await self.conversations.save(key, state)
-        except Exception:  # noqa: BLE001
-            log.warning("conversation save failed", exc_info=True, extra={"conversation": key})
+            await self._bounded(lambda: self.conversations.save(key, state))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("conversation save failed", exc_info=_trace(exc), extra={"conversation": key})
 
     async def _log(self, item: LoggedQuestion) -> None:
         try:
-            await self.question_log.record(item)
-        except Exception:  # noqa: BLE001
-            log.warning("question log write failed", exc_info=True)
+            await self._bounded(lambda: self.question_log.record(item))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("question log write failed", exc_info=_trace(exc))
+
+
+def _trace(exc: BaseException) -> bool:
+    """A traceback for real failures; none for the expected ones (a timeout, a paused store)."""
+    return not isinstance(exc, (StorageSkipped, TimeoutError))
 

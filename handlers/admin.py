@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ def _unavailable(what: str) -> JSONResponse:
 class _LoggedValidationRoute(APIRoute):
     """A bad query parameter gets a 422 that does not echo the input, and a log line."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
@@ -102,7 +102,11 @@ def admin_router(ctx: AppContext) -> APIRouter:
     def page_route(path: str, file: Path, media: str) -> None:
         async def serve() -> Response:
             # Read on each request: the files are tiny, and an edited page shows without a restart.
-            headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+            headers = {
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            }
             if media.startswith("text/html"):
                 headers["Content-Security-Policy"] = _CSP
             return Response(file.read_bytes(), media_type=media, headers=headers)

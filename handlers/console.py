@@ -59,6 +59,21 @@ class AskResponse(Answer):
     session: str
 
 
+class Problem(BaseModel):
+    """The body of a refused request: a readable `message` and/or FastAPI-style `detail`."""
+
+    message: str | None = None
+    detail: Any = None
+
+
+# Every status /api/ask can answer with, documented so clients (and the schema tests) can rely on it.
+_ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
+    413: {"model": Problem, "description": "The body is larger than BUDGETBOT_MAX_BODY_BYTES"},
+    503: {"model": Problem, "description": "The service is still starting; try again shortly"},
+}
+
+
 class _ClearValidationRoute(APIRoute):
     """Bad requests get a 422 with a readable `message` (and FastAPI's `detail`) and a log line."""
 
@@ -115,6 +130,7 @@ def console_router(ctx: AppContext) -> APIRouter:
         "/api/ask",
         tags=["api"],
         response_model=AskResponse,
+        responses=_ASK_RESPONSES,
         summary="Ask a question; the answer comes back as JSON",
     )
     async def ask(body: AskRequest) -> JSONResponse:

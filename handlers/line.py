@@ -288,7 +288,7 @@ class LineChannel(Channel):
             return JSONResponse({"detail": "invalid signature"}, status_code=400), "bad_signature"
         try:
             payload = json.loads(body)
-        except ValueError:  # also UnicodeDecodeError
+        except (ValueError, RecursionError):  # also UnicodeDecodeError; RecursionError: nested too deep
             log.warning("LINE webhook rejected: body is not JSON", extra={"channel": CHANNEL})
             return JSONResponse({"detail": "malformed JSON"}, status_code=400), "malformed"
         if not isinstance(payload, dict) or not isinstance(payload.get("events", []), list):

@@ -257,6 +257,10 @@ class TelegramChannel(Channel):
                 extra={"channel": CHANNEL, "event_id": update_id, "error": f"{type(exc).__name__}: {exc}"},
             )
             return "malformed", _error(400, "the body is not a valid Telegram Update")
+        problem = _wrong_field_type(data)
+        if problem is not None:
+            log.warning("telegram webhook: wrong field type", extra={"channel": CHANNEL, "event_id": update_id, "error": problem})
+            return "malformed", _error(400, problem)
 
         if self._app is None and not await self._try_start():
             return "unavailable", _error(503, "the Telegram channel is not ready; retry later")
@@ -419,6 +423,35 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+def _wrong_field_type(data: dict[str, Any]) -> str | None:
+    """PTB does not check field types: refuse an update whose text, callback data, chat id or user id (what
+    the handlers use as a question and as keys) is not what Telegram sends. None when all is well."""
+    parts: list[tuple[str, Any]] = [
+        (key, data.get(key)) for key in ("message", "edited_message", "channel_post", "edited_channel_post")
+    ]
+    query = data.get("callback_query")
+    if isinstance(query, dict):
+        if "data" in query and not isinstance(query["data"], str):
+            return "callback_query.data must be a string"
+        if "from" in query and not _has_int_id(query["from"]):
+            return "callback_query.from.id must be an integer"
+        parts.append(("callback_query.message", query.get("message")))
+    for where, message in parts:
+        if not isinstance(message, dict):
+            continue
+        if "text" in message and not isinstance(message["text"], str):
+            return f"{where}.text must be a string"
+        for field in ("chat", "from"):
+            if field in message and not _has_int_id(message[field]):
+                return f"{where}.{field}.id must be an integer"
+    return None
+
+
+def _has_int_id(value: Any) -> bool:
+    ident = value.get("id") if isinstance(value, dict) else None
+    return isinstance(ident, int) and not isinstance(ident, bool)
 
 
 def _chat_id(update: Update) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -63,7 +64,7 @@ def clean_env() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as mp:
         # No credentials or admin token from the developer's shell or a .env file.
         for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
+            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
                 mp.delenv(name)
         yield mp
 
@@ -139,7 +140,7 @@ def test_the_page_loads_without_a_token_and_holds_no_data(client: TestClient) ->
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert re.search(r"[\u0E00-\u0E7F]", page.text), "Thai labels"
     assert client.get("/admin/admin.js").headers["content-type"].startswith("text/javascript")
-    assert "innerHTML" not in client.get("/admin/admin.js").text  # text goes in with textContent
+    assert ".innerHTML" not in client.get("/admin/admin.js").text  # text goes in with textContent
 
 
 def test_admin_is_off_without_a_configured_token(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
@@ -151,6 +152,22 @@ def test_admin_is_off_without_a_configured_token(tmp_path: Path, clean_env: pyte
                 assert response.status_code == 404, (method, path, response.text)
         # The rest of the service is unaffected.
         assert off.get("/readyz").status_code == 200
+
+
+def test_with_the_database_down_the_log_routes_say_so_and_reload_still_works(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.chdir(tmp_path)
+    with socket.socket() as s:  # a port nothing listens on: connections are refused at once
+        s.bind(("127.0.0.1", 0))
+        dead = f"postgresql+psycopg://postgres@127.0.0.1:{s.getsockname()[1]}/budgetbot"
+    with TestClient(create_app(make_settings(tmp_path, database_url=dead))) as down:
+        for path in ("/admin/review", "/admin/stats"):
+            response = down.get(path, headers=AUTH)
+            assert response.status_code == 503, response.text
+            assert "unavailable" in response.json()["detail"]
+        reload = down.post("/admin/reload", headers=AUTH)
+        assert reload.status_code == 200 and reload.json()["ok"] is True
 
 
 # --- review and statistics -----------------------------------------------------------------------------------
@@ -246,3 +263,69 @@ def test_stats_use_bangkok_days_on_every_database(database: Database) -> None:
 
     empty = question_stats(database, 1, now=datetime(2027, 1, 1, tzinfo=utc))
     assert empty.questions == 0 and empty.fallback_rate == 0.0 and len(empty.per_day) == 1
+
+
+# --- the page in a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.browser
+def test_admin_page_in_a_browser(tmp_path: Path) -> None:
+    """Log in with the token, see the review list and the statistics, reload, and see a bad edit's file:line."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: run scripts/install-browser (Debian's chromium package)")
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.support.server import base_env, running_server
+
+    knowledge = copy_knowledge(tmp_path)
+    env = base_env(tmp_path)
+    env.update(BUDGETBOT_ADMIN_TOKEN=TOKEN, BUDGETBOT_KNOWLEDGE_DIR=str(knowledge), BUDGETBOT_WATCH_KNOWLEDGE="false")
+    tricky = '<img src=x onerror="window.hacked=1"> พยากรณ์อากาศพรุ่งนี้'
+    with running_server(env, tmp_path) as server, sync_playwright() as p:
+        for question in (tricky, tricky, FOOD):
+            assert httpx.post(f"{server.base_url}/api/ask", json={"question": question}).status_code == 200
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            expect.set_options(timeout=15_000)
+            page = browser.new_context(locale="th-TH").new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.base_url}/admin/")
+            expect(page.get_by_test_id("dashboard")).to_be_hidden()
+
+            page.get_by_test_id("token-input").fill("wrong-token")
+            page.get_by_test_id("login-button").click()
+            expect(page.get_by_test_id("login-error")).to_be_visible()
+            expect(page.get_by_test_id("dashboard")).to_be_hidden()
+
+            page.get_by_test_id("token-input").fill(TOKEN)
+            page.get_by_test_id("login-button").click()
+            expect(page.get_by_test_id("dashboard")).to_be_visible()
+            expect(page.get_by_test_id("total")).to_have_text("3")
+            rows = page.get_by_test_id("review-rows").locator("tr")
+            expect(rows.first).to_contain_text(tricky)  # shown literally: text, never HTML
+            expect(rows.first).to_contain_text("2")
+            assert page.locator("#review img").count() == 0 and page.evaluate("() => window.hacked") is None
+            expect(page.get_by_test_id("version")).not_to_have_text("-")
+            # The token stays in this tab only.
+            assert page.evaluate("() => sessionStorage.getItem('budgetbot.adminToken')") == TOKEN
+
+            page.get_by_test_id("reload").click()
+            expect(page.get_by_test_id("reload-result")).to_contain_text("ไม่มีการเปลี่ยนแปลง")
+
+            faq = knowledge / "faq_plan.yaml"
+            lines = faq.read_text(encoding="utf-8").splitlines(keepends=True)
+            lines.insert(3, "    bad: a: b\n")
+            faq.write_text("".join(lines), encoding="utf-8")
+            page.get_by_test_id("reload").click()
+            problem = page.get_by_test_id("reload-result").get_by_test_id("problem").first
+            expect(problem).to_contain_text("knowledge/faq_plan.yaml:4")
+            page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
+            assert not errors, f"JavaScript errors on the page: {errors}"
+        finally:
+            browser.close()

@@ -51,13 +51,14 @@ SECRET = "faults-channel-secret-0123456789"
 TOKEN = "faults-channel-access-token"
 TG_TOKEN = "7000000001:AAFaultsFaultsFaultsFaultsFaults-xyz"
 TG_SECRET = "faults_webhook_secret-0123"
-# Short timeouts so hangs cost about a second. The token lifetime is shortened too, so the "token about to
-# expire: push instead of retrying" path is reached after two hangs (see test 1).
+# Short timeouts so a hang costs two seconds. The token lifetime is shortened too: one timed-out attempt
+# still leaves time for a retry (2 + 0.1 + 2 < 5.5), two do not (4.1 + 0.2 + 2 > 5.5), so the "token about to
+# expire: push instead of retrying" path is reached after two hangs (see the first test).
 POLICY = ReplyPolicy(
-    request_timeout=1.0, reply_attempts=3, push_attempts=2, backoff=0.1, token_lifetime=3.0, shutdown_timeout=8.0
+    request_timeout=2.0, reply_attempts=3, push_attempts=2, backoff=0.1, token_lifetime=5.5, shutdown_timeout=10.0
 )
 # Another user's reply must not wait for a stuck one: each arrives well inside one request timeout.
-OTHERS_BOUND = 0.9
+OTHERS_BOUND = 1.5
 
 
 def _user(n: int) -> str:
@@ -69,7 +70,7 @@ def _user(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FaultyLine]:
-    with FaultyLine(access_token=TOKEN, hang_seconds=4.0) as server:
+    with FaultyLine(access_token=TOKEN, hang_seconds=8.0) as server:
         yield server
 
 
@@ -78,7 +79,8 @@ def client(fake: FaultyLine, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("faults")
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
+            # Not BUDGETBOT_TEST_*: the PostgreSQL fixtures of later tests read it.
+            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
                 mp.delenv(name)
         mp.chdir(tmp)
         mp.setattr(line_module, "REPLY_POLICY", POLICY)  # read when create_app builds the channel
@@ -150,7 +152,7 @@ def test_one_users_failing_reply_does_not_hold_up_the_others(client: TestClient,
         posted = time.monotonic()
         response = client.post("/webhooks/line", content=body, headers=headers)
         assert response.status_code == 200
-        assert time.monotonic() - posted < 1.0  # answered before any work is done
+        assert time.monotonic() - posted < OTHERS_BOUND  # answered before any reply is sent
 
         # The healthy users are answered while two replies are still hanging.
         fake.wait_for(lambda _: all(deliveries(fake, events[n]["replyToken"], users[n]) for n in healthy), timeout=5)
@@ -234,7 +236,7 @@ def test_every_third_reply_failing_still_answers_everyone_once(client: TestClien
 
 def _post_line(base_url: str, event: dict[str, Any]) -> httpx.Response:
     body, headers = signed_webhook([event], SECRET)
-    return httpx.post(f"{base_url}/webhooks/line", content=body, headers=headers, timeout=5)
+    return httpx.post(f"{base_url}/webhooks/line", content=body, headers=headers, timeout=10)
 
 
 def _post_telegram(base_url: str, update: dict[str, Any]) -> httpx.Response:
@@ -242,7 +244,7 @@ def _post_telegram(base_url: str, update: dict[str, Any]) -> httpx.Response:
         f"{base_url}/webhooks/telegram",
         content=json.dumps(update, ensure_ascii=False).encode(),
         headers={"Content-Type": "application/json", SECRET_HEADER: TG_SECRET},
-        timeout=5,
+        timeout=10,
     )
 
 
@@ -250,18 +252,72 @@ def _readyz(base_url: str) -> httpx.Response:
     return httpx.get(f"{base_url}/readyz", timeout=10)
 
 
+class _Line:
+    """Talks to the server's LINE webhook as users would, and watches the fake for what they receive."""
+
+    def __init__(self, base_url: str, fake: FakeLine) -> None:
+        self.base_url = base_url
+        self.fake = fake
+
+    def replied(self, token: str) -> bool:
+        return any(reply_token_of(r) == token for r in self.fake.replies())
+
+    def ask(self, user: int, question: str, *, event_id: str | None = None, timeout: float = 10) -> tuple[dict[str, Any], float]:
+        """Post one message and wait for its reply; returns the event and the seconds until the reply."""
+        event = text_event(question, source=user_source(_user(user)), event_id=event_id)
+        started = time.monotonic()
+        assert _post_line(self.base_url, event).status_code == 200
+        self.fake.wait_for(lambda _: self.replied(event["replyToken"]), timeout=timeout)
+        return event, time.monotonic() - started
+
+    def redeliver(self, event: dict[str, Any]) -> dict[str, Any]:
+        again = text_event(event["message"]["text"], source=event["source"], event_id=event["webhookEventId"],
+                           redelivery=True)
+        assert _post_line(self.base_url, again).status_code == 200
+        return again
+
+
 @pytest.mark.postgres
 def test_database_outage_degrades_then_recovers_by_itself(postgres_url: str, tmp_path: Path) -> None:
+    """Two outages: connections refused (the database is down) and silence (a network partition: nothing
+    is refused, nothing answers). During both, webhooks get 200 and answers go out promptly; afterwards the
+    server is ready again and uses the database again, with nobody restarting anything."""
     real = make_url(postgres_url)
     check = create_engine(real, poolclass=NullPool)  # straight to PostgreSQL, not through the proxy
-    with FakeLine(access_token=TOKEN) as line, FakeTelegram(token=TG_TOKEN) as tg, \
+
+    def in_database(marker: str, event_id: str) -> tuple[list[str], int]:
+        with check.connect() as connection:
+            logged = connection.execute(
+                text("SELECT channel FROM question_log WHERE question = :q"), {"q": marker}
+            ).scalars().all()
+            claimed = connection.execute(
+                text("SELECT count(*) FROM processed_events WHERE channel = 'line' AND event_id = :e"),
+                {"e": event_id},
+            ).scalar_one()
+        return list(logged), int(claimed)
+
+    def recovered(line: _Line, user: int) -> dict[str, Any]:
+        """Ask fresh questions until one is logged in the database (bounded): the server has recovered."""
+        found: list[dict[str, Any]] = []
+
+        def one_more() -> bool:
+            marker = f"ยื่นคำขอได้ถึงเมื่อไร {uuid.uuid4().hex[:8]}"
+            event, _ = line.ask(user, marker)
+            if in_database(marker, event["webhookEventId"]) == (["line"], 1):
+                found.append(event)
+            return bool(found)
+
+        wait_until(one_more, 20, interval=0.5, message="questions logged in the database again")
+        return found[0]
+
+    with FakeLine(access_token=TOKEN) as fake, FakeTelegram(token=TG_TOKEN) as tg, \
             TcpProxy(real.host or "127.0.0.1", real.port or 5432) as proxy:
         env = base_env(tmp_path)
         env.update(
             LINE_CHANNEL_SECRET=SECRET,
             LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-            LINE_API_BASE_URL=line.url,
-            LINE_DATA_API_BASE_URL=line.url,
+            LINE_API_BASE_URL=fake.url,
+            LINE_DATA_API_BASE_URL=fake.url,
             TELEGRAM_BOT_TOKEN=TG_TOKEN,
             TELEGRAM_WEBHOOK_SECRET=TG_SECRET,
             TELEGRAM_API_BASE_URL=tg.base_url,
@@ -270,72 +326,54 @@ def test_database_outage_degrades_then_recovers_by_itself(postgres_url: str, tmp
         )
         with running_server(env, tmp_path) as server:
             url = server.base_url
-            before = text_event("สวัสดี", source=user_source(_user(201)))
-            assert _post_line(url, before).status_code == 200
-            line.wait_for(lambda _: any(reply_token_of(r) == before["replyToken"] for r in line.replies()))
+            line = _Line(url, fake)
+            line.ask(201, "สวัสดี")
 
-            # --- outage ---
+            # --- outage 1: the database refuses connections ---
             proxy.cut()
             wait_until(lambda: _readyz(url).status_code == 503, 10, message="/readyz 503 during the outage")
             assert _readyz(url).json()["database"]["reachable"] is False
-
-            during = text_event("แนวทางมีอะไรบ้าง", source=user_source(_user(202)))
-            started = time.monotonic()
-            assert _post_line(url, during).status_code == 200
-            line.wait_for(lambda _: any(reply_token_of(r) == during["replyToken"] for r in line.replies()), timeout=10)
-            assert time.monotonic() - started < 5  # a refused database costs no real time
-            chat = 5_000_001
-            assert _post_telegram(url, text_update(9_001, "สวัสดี", chat_id=chat)).status_code == 200
-            tg.wait_for_messages(chat, timeout=10)
+            during, seconds = line.ask(202, "แนวทางมีอะไรบ้าง")
+            assert seconds < 3, seconds
+            assert _post_telegram(url, text_update(9_001, "สวัสดี", chat_id=5_000_001)).status_code == 200
+            tg.wait_for_messages(5_000_001, timeout=10)
             ask = httpx.post(f"{url}/api/ask", json={"question": "ช่วยอะไรได้บ้าง"}, timeout=10)
             assert ask.status_code == 200 and ask.json()["text"]
-            # A redelivery during the outage is still recognised (in memory).
-            again = text_event("แนวทางมีอะไรบ้าง", source=user_source(_user(202)),
-                               event_id=during["webhookEventId"], redelivery=True)
-            assert _post_line(url, again).status_code == 200
+            again = line.redeliver(during)  # recognised in memory while the database is away
             assert proxy.refused > 0  # the server really tried, and really was turned away
 
-            # --- recovery, with nobody restarting anything ---
             proxy.restore()
             wait_until(lambda: _readyz(url).status_code == 200, 20, message="/readyz back to 200")
             assert _readyz(url).json()["database"]["reachable"] is True
+            after = recovered(line, 203)
+            # Redeliveries now: neither the event the database saw nor the one it missed is answered twice.
+            late = [line.redeliver(after), line.redeliver(during)]
 
-            marker = f"ยื่นคำขอได้ถึงเมื่อไร {uuid.uuid4().hex[:8]}"
-            after = text_event(marker, source=user_source(_user(203)))
-            assert _post_line(url, after).status_code == 200
-            line.wait_for(lambda _: any(reply_token_of(r) == after["replyToken"] for r in line.replies()), timeout=10)
-            with check.connect() as connection:
-                logged = connection.execute(
-                    text("SELECT channel FROM question_log WHERE question = :q"), {"q": marker}
-                ).scalars().all()
-                claimed = connection.execute(
-                    text("SELECT count(*) FROM processed_events WHERE channel = 'line' AND event_id = :e"),
-                    {"e": after["webhookEventId"]},
-                ).scalar_one()
-            assert logged == ["line"]
-            assert claimed == 1
+            # --- outage 2: a partition; connections open, nothing comes back ---
+            proxy.blackhole()
+            _, first = line.ask(204, "ช่วยอะไรได้บ้าง", timeout=20)
+            _, second = line.ask(205, "แนวทางมีอะไรบ้าง", timeout=20)
+            # The first answer waits for storage at most a few seconds (not connect timeouts, one per store),
+            # and the next ones do not wait for the silent database at all.
+            assert first < 6, first
+            assert second < 1.5, second
+            started = time.monotonic()
+            assert _post_telegram(url, text_update(9_002, "สวัสดี", chat_id=5_000_002)).status_code == 200
+            assert time.monotonic() - started < 1.5
+            tg.wait_for_messages(5_000_002, timeout=10)
 
-            # Redeliveries after recovery: neither the new event nor the one handled during the outage is
-            # answered twice.
-            late = [
-                text_event(marker, source=user_source(_user(203)), event_id=after["webhookEventId"], redelivery=True),
-                text_event("แนวทางมีอะไรบ้าง", source=user_source(_user(202)),
-                           event_id=during["webhookEventId"], redelivery=True),
-            ]
-            for event in late:
-                assert _post_line(url, event).status_code == 200
-            barrier = text_event("สวัสดี", source=user_source(_user(204)))
-            assert _post_line(url, barrier).status_code == 200
-            line.wait_for(lambda _: any(reply_token_of(r) == barrier["replyToken"] for r in line.replies()))
-            time.sleep(0.3)  # the redeliveries were posted first; give their (skipped) handling a moment
-            tokens = {reply_token_of(r) for r in line.requests if reply_token_of(r)}
-            assert again["replyToken"] not in tokens
-            assert not {e["replyToken"] for e in late} & tokens
+            proxy.restore()
+            wait_until(lambda: _readyz(url).status_code == 200, 20, message="/readyz back to 200 after the partition")
+            recovered(line, 206)
+
+            line.ask(207, "สวัสดี")  # a barrier: handled after the redeliveries posted before it
+            tokens = {reply_token_of(r) for r in fake.requests if reply_token_of(r)}
             log_text = server.log_text()
     check.dispose()
+    assert again["replyToken"] not in tokens
+    assert not {e["replyToken"] for e in late} & tokens
     records = parse_json_lines(log_text)
     assert any(r.get("message") == "event ledger unavailable, de-duplicating in memory" for r in records)
-    assert "Traceback" not in "".join(str(r.get("message")) for r in records)
 
 
 # --- graceful shutdown --------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ import pytest
 
 from tests.fakes.fake_line import PUSH_PATH, REPLY_PATH, FakeLine
 from tests.support.load import (
-    Run,
     Replies,
+    Run,
     ask_probe,
     budgetbot_command,
     drive,
@@ -63,8 +63,9 @@ class Outcome:
             f"replies: {self.replies.ok} ok, {len(self.replies.missing(self.run))} events unanswered, "
             f"{len(self.replies.duplicated(self.run))} answered twice, {self.replies.via_redelivery} answered "
             f"via a redelivery's token, {self.replies.rejected} rejected, {self.pushes} pushes; all replies in "
-            f"{self.replies.last_at - self.run.started:.1f} s; send->reply p50 "
-            f"{percentile(self.replies.latency, 50) * 1000:.0f} ms p99 {percentile(self.replies.latency, 99) * 1000:.0f} ms"
+            f"{self.replies.last_at - self.run.started:.1f} s; send->reply "
+            f"p50 {percentile(self.replies.latency, 50) * 1000:.0f} ms "
+            f"p99 {percentile(self.replies.latency, 99) * 1000:.0f} ms"
         )
 
 

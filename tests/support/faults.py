@@ -119,7 +119,8 @@ def reply_token_of(request: RecordedRequest) -> str | None:
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a backend. `cut()` drops every open connection and refuses new ones
-    (as when the database host goes away); `restore()` forwards again. Threads, no event loop."""
+    (as when the database host goes away); `blackhole()` keeps every connection open but lets nothing through
+    (as in a network partition: no error, just silence); `restore()` forwards again. Threads, no event loop."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -131,6 +132,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._up = True
+        self._black = False
+        self._held: list[socket.socket] = []  # connections accepted while blackholed
         self._closed = False
         self.refused = 0  # connections turned away while cut
         self._thread = threading.Thread(target=self._accept_loop, name="tcp-proxy", daemon=True)
@@ -153,13 +156,27 @@ class TcpProxy:
         for sock in sockets:
             _hard_close(sock)
 
-    def restore(self) -> None:
+    def blackhole(self) -> None:
         with self._lock:
+            self._black = True
+
+    def restore(self) -> None:
+        """Forward again. After a blackhole, open connections are reset: what they sent was swallowed, so
+        they cannot continue (as after a real partition, when the server has long given up on them)."""
+        with self._lock:
+            dead = self._held + (list(self._open) if self._black else [])
+            self._held = []
+            if self._black:
+                self._open = set()
             self._up = True
+            self._black = False
+        for sock in dead:
+            _hard_close(sock)
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        self.restore()  # closes held connections
         with suppress(OSError):
             self._listener.close()
         self._thread.join(5)
@@ -180,6 +197,10 @@ class TcpProxy:
                 self.refused += 1
                 _hard_close(client)  # RST: the driver fails at once, like a refused connection
                 continue
+            if self._black:
+                with self._lock:
+                    self._held.append(client)  # never answered
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -197,6 +218,8 @@ class TcpProxy:
                 chunk = src.recv(65536)
                 if not chunk:
                     break
+                if self._black:
+                    continue  # swallowed: the other side waits for an answer that never comes
                 dst.sendall(chunk)
         except OSError:
             pass

@@ -25,7 +25,14 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.fakes.fake_line import RecordedRequest, new_event_id, new_reply_token, signed_webhook, text_event, user_source
+from tests.fakes.fake_line import (
+    RecordedRequest,
+    new_event_id,
+    new_reply_token,
+    signed_webhook,
+    text_event,
+    user_source,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 QUESTIONS_FILE = REPO / "tests" / "eval" / "questions.yaml"
@@ -132,19 +139,22 @@ class Run:
         return counts
 
 
-async def drive(base_url: str, plan: list[Delivery], *, concurrency: int, timeout: float = 30.0) -> Run:
+async def drive(base_url: str, plan: list[Delivery], *, concurrency: int, keepalive: bool = True,
+                timeout: float = 30.0) -> Run:
     """Send every delivery from `concurrency` senders; a redelivery waits until its original was answered.
 
     Each sender has its own client and keep-alive connection (as independent LINE deliveries would): one
     httpx pool shared by 20+ connections costs the driver several times more CPU per request, and on a small
-    machine the driver, not the server, would then set the ceiling.
+    machine the driver, not the server, would then set the ceiling. keepalive=False opens a new connection per
+    webhook: with `--workers N` the kernel hands each new connection to one worker, so a few long-lived
+    connections can all land on the same worker while the others idle.
     """
     done = [asyncio.Event() for _ in plan]
     sent: list[Sent | None] = [None] * len(plan)
     queue = iter(range(len(plan)))  # shared: each sender takes the next delivery
 
     async def sender() -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1 if keepalive else 0)
         async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False) as client:
             for i in queue:
                 item = plan[i]
@@ -259,6 +269,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes have used since boot (every core; idle and iowait left out), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
 @dataclass
 class Server:
     base_url: str
@@ -277,7 +294,10 @@ class Server:
         return sum(rss_kib(p) for p in self.pids()) / 1024
 
     def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(p) for p in self.pids())
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[int, float]:
+        return {p: cpu_seconds(p) for p in self.pids()}
 
     def wait_log(self, pattern: str, count: int, timeout: float = 60.0) -> None:
         """Until the log holds `count` lines matching `pattern` (e.g. one "started" line per worker)."""
