@@ -14,13 +14,14 @@ os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
 
 import functools
+import hashlib
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterable
 
+import nlpo3
 from pythainlp.corpus import thai_words
-from pythainlp.tokenize import word_tokenize
-from pythainlp.util import dict_trie
 from pythainlp.util import normalize as _thai_normalize
 
 __all__ = ["STOPWORDS", "ThaiTokenizer", "is_mostly_english", "normalize"]
@@ -82,7 +83,7 @@ def _is_token_char(ch: str) -> bool:
 
 
 class ThaiTokenizer:
-    """pythainlp newmm with a dictionary extended by the knowledge base's own vocabulary.
+    """newmm (nlpo3) with a dictionary extended by the knowledge base's own vocabulary.
 
     Numbers stay whole ("1.3", "2,409.3962"); newmm splits letters from digits, so "fy2566" gives
     ["fy", "2566"] and "ปี66" gives ["ปี", "66"]. Punctuation and emoji tokens are dropped and punctuation
@@ -99,13 +100,13 @@ class ThaiTokenizer:
         words -= {w for w in words if (w[:3] == "การ" and w[3:] in words) or (w[:4] == "ความ" and w[4:] in words)}
         words.discard("")
         self.words: frozenset[str] = frozenset(words)
-        self._trie = dict_trie(self.words)
+        self._dict_name = _load_nlpo3_dict(self.words)
         # Same texts repeat (knowledge base entries, common questions): a bounded cache per instance.
         self._cached = functools.lru_cache(maxsize=cache_size)(self._tokenize_uncached)
 
     def _tokenize_uncached(self, text: str) -> tuple[str, ...]:
         tokens: list[str] = []
-        for raw in word_tokenize(text, engine="newmm", custom_dict=self._trie, keep_whitespace=False):
+        for raw in nlpo3.segment(text, self._dict_name):
             start, end = 0, len(raw)
             while start < end and not _is_token_char(raw[start]):
                 start += 1
@@ -125,6 +126,29 @@ class ThaiTokenizer:
     def warm(self) -> None:
         """Run newmm once so the first user does not pay for pythainlp's lazy set-up."""
         self._tokenize_uncached("โครงการอบรมข้าราชการ ปีงบประมาณ 2566 ยื่นคำขอได้ไหม fy2566")
+
+
+def _load_nlpo3_dict(words: frozenset[str]) -> str:
+    """Load the word list into nlpo3 (Rust newmm: the same tokens as pythainlp's newmm, several times faster,
+    and loading 60,000 words takes ~0.07 s where building pythainlp's Python trie took ~0.4 s of start-up).
+    nlpo3 keeps dictionaries by name for the whole process; the name is the word list's hash, so the same
+    vocabulary (a reload that changed only answers) is not loaded twice."""
+    digest = hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()[:16]
+    name = f"budgetbot-{digest}"
+    if name in _LOADED_DICTS:
+        return name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "words.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(sorted(words)))
+        message, ok = nlpo3.load_dict(path, name)
+    if not ok:
+        raise RuntimeError(f"nlpo3 could not load the dictionary: {message}")
+    _LOADED_DICTS.add(name)
+    return name
+
+
+_LOADED_DICTS: set[str] = set()
 
 
 def _is_latin_letter(ch: str) -> bool:

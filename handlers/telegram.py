@@ -259,7 +259,10 @@ class TelegramChannel(Channel):
             return "malformed", _error(400, "the body is not a valid Telegram Update")
         problem = _wrong_field_type(data)
         if problem is not None:
-            log.warning("telegram webhook: wrong field type", extra={"channel": CHANNEL, "event_id": update_id, "error": problem})
+            log.warning(
+                "telegram webhook: wrong field type",
+                extra={"channel": CHANNEL, "event_id": update_id, "error": problem},
+            )
             return "malformed", _error(400, problem)
 
         if self._app is None and not await self._try_start():

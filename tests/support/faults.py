@@ -290,7 +290,9 @@ def json_logs(level: int = logging.INFO) -> Iterator[LogCapture]:
         root.removeHandler(handler)
 
 
-def lines_for(records: list[dict[str, Any]], event_id: str | int, *, min_level: str = "warning") -> list[dict[str, Any]]:
+def lines_for(
+    records: list[dict[str, Any]], event_id: str | int, *, min_level: str = "warning"
+) -> list[dict[str, Any]]:
     """Log records about one event at `min_level` or above."""
     order = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
     return [
