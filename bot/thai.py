@@ -24,7 +24,7 @@ import nlpo3
 from pythainlp.corpus import thai_words
 from pythainlp.util import normalize as _thai_normalize
 
-__all__ = ["STOPWORDS", "ThaiTokenizer", "is_mostly_english", "normalize"]
+__all__ = ["STOPWORDS", "ThaiTokenizer", "is_mostly_english", "normalize", "segment"]
 
 # Thai letters, vowels and marks (U+0E01..U+0E4E); excludes the Thai digits and the ๏ ๚ ๛ signs.
 _THAI = "\u0e01-\u0e4e"
@@ -149,6 +149,17 @@ def _load_nlpo3_dict(words: frozenset[str]) -> str:
 
 
 _LOADED_DICTS: set[str] = set()
+
+
+@functools.cache
+def _default_dict() -> str:
+    return _load_nlpo3_dict(frozenset(thai_words()))
+
+
+def segment(text: str) -> list[str]:
+    """Raw newmm segments of any text with pythainlp's own dictionary, spaces kept, so that the segments
+    join back to the text: for cutting long text or labels at word boundaries (the channel renderers)."""
+    return list(nlpo3.segment(text, _default_dict())) if text else []
 
 
 def _is_latin_letter(ch: str) -> bool:

@@ -23,14 +23,12 @@ from bot.storage import (
     purge_periodically,
 )
 from handlers.admin import admin_router
-from handlers.channel import AppContext, Channel
+from handlers.channel import AppContext, Channel, DisabledChannel
 from handlers.console import console_router
 from handlers.limits import BodySizeLimit
-from handlers.line import LineChannel
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.ops import ops_router
-from handlers.telegram import TelegramChannel
 
 log = logging.getLogger("budgetbot")
 
@@ -38,7 +36,7 @@ log = logging.getLogger("budgetbot")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     ctx = AppContext(settings=settings, metrics=Metrics())
-    channels: list[Channel] = [LineChannel(ctx), TelegramChannel(ctx)]
+    channels = _channels(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +96,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for channel in channels:
         app.include_router(channel.router())
     return app
+
+
+def _channels(ctx: AppContext) -> list[Channel]:
+    """The chat channels, each the real adapter when its credentials are set (SDKs imported only then)."""
+    settings = ctx.settings
+    channels: list[Channel] = []
+    if settings.line_enabled:
+        from handlers.line import LineChannel
+
+        channels.append(LineChannel(ctx))
+    else:
+        channels.append(DisabledChannel(ctx, "line", "/webhooks/line", "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN"))
+    if settings.telegram_enabled:
+        from handlers.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(ctx))
+    else:
+        channels.append(DisabledChannel(ctx, "telegram", "/webhooks/telegram", "TELEGRAM_BOT_TOKEN"))
+    return channels
 
 
 async def _migrate_until_done(db: Database, retry_seconds: float = 5.0) -> None:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from bot.knowledge.runtime import KnowledgeRuntime
 from bot.service import AssistantService
@@ -52,3 +53,30 @@ class Channel(ABC):
 
     async def stop(self) -> None:
         """Finish in-flight work and close clients."""
+
+
+class DisabledChannel(Channel):
+    """Stands in for a channel without credentials: its webhook answers 404 saying what to configure.
+
+    The app builds the real adapter only when credentials are set, so a server without LINE or Telegram
+    never imports their SDKs (most of a second of start-up for LINE's)."""
+
+    def __init__(self, ctx: AppContext, name: str, path: str, needs: str) -> None:
+        super().__init__(ctx)
+        self.name = name
+        self.path = path
+        self.message = f"the {name} channel is not configured: set {needs}"
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=[self.name])
+
+        async def webhook() -> JSONResponse:
+            self.ctx.metrics.webhooks.labels(channel=self.name, outcome="disabled").inc()
+            return JSONResponse({"detail": self.message}, status_code=404)
+
+        router.add_api_route(self.path, webhook, methods=["POST"], include_in_schema=False)
+        return router

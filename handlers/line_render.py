@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import bot.thai  # noqa: F401 - sets pythainlp's read-only/offline defaults before it is imported
-from pythainlp.tokenize import word_tokenize
+from bot.thai import segment
 
 from linebot.v3.messaging import (
     FlexBox,
@@ -133,9 +132,9 @@ def _finish(head: str) -> str:
 
 
 def _word_ends(text: str) -> list[int]:
-    """Offsets where a word (or a run of spaces) ends, by pythainlp's newmm; [] if it fails."""
+    """Offsets where a word (or a run of spaces) ends, by newmm; [] if it fails."""
     try:
-        tokens = word_tokenize(text, engine="newmm", keep_whitespace=True)
+        tokens = segment(text)
     except Exception:  # noqa: BLE001 - labels still work, just cut less nicely
         log.warning("Thai word segmentation failed; cutting labels by length", exc_info=True)
         return []
@@ -148,7 +147,7 @@ def _word_ends(text: str) -> list[int]:
 
 
 def warm() -> None:
-    """Load the segmentation dictionary now (about half a second) rather than on the first reply."""
+    """Load the segmentation dictionary now rather than on the first reply."""
     _word_ends("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม")
 
 

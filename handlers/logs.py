@@ -10,12 +10,14 @@ from datetime import datetime, timezone
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 _REDACT_KEYS = ("secret", "token", "authorization", "password", "signature")
+MIN_SECRET_LENGTH = 8
 
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
-        self._secrets = [s for s in (secrets or []) if s]
+        # Real secrets and tokens are long; scrubbing a 1-3 character test value would garble every line.
+        self._secrets = [s for s in (secrets or []) if s and len(s) >= MIN_SECRET_LENGTH]
 
     def _scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -49,5 +51,7 @@ def configure_logging(level: str = "INFO", secrets: list[str] | None = None) -> 
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # One line per request is noise next to our own per-webhook lines, and costs throughput.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # httpx logs full request URLs, and Telegram's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -402,7 +402,7 @@ def test_line_disabled_answers_404_with_a_message(tmp_path: Path, monkeypatch: p
         body, headers = signed_webhook([text_event("สวัสดี")], SECRET)
         response = client.post("/webhooks/line", content=body, headers=headers)
         assert response.status_code in (404, 503)
-        assert "LINE" in response.json()["detail"] and "configured" in response.json()["detail"]
+        assert "line" in response.json()["detail"] and "LINE_CHANNEL_SECRET" in response.json()["detail"]
         assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="disabled") == 1
 
 

@@ -488,3 +488,14 @@ def test_service_still_answers_when_the_database_is_down(knowledge_runtime) -> N
         assert answer.text.strip()
     finally:
         down.dispose()
+
+
+def test_head_revision_constant_matches_the_migration_scripts(tmp_path: Path) -> None:
+    """Start-up skips alembic when the database is at HEAD_REVISION: it must be the scripts' real head."""
+    from bot.storage.database import HEAD_REVISION, Database
+
+    db = Database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    try:
+        assert db.head_revision() == HEAD_REVISION
+    finally:
+        db.dispose()

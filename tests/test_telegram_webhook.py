@@ -359,7 +359,7 @@ def test_disabled_channel_answers_404_with_a_message(clean_env: Path, fake: Fake
     with TestClient(create_app(make_settings(clean_env, fake, telegram_bot_token=None))) as client:
         response = post(client, text_update(next_id(), QUESTION, chat_id=new_chat()))
         assert response.status_code in (404, 503)
-        assert "message" in response.json()
+        assert "configured" in response.json()["detail"]
         assert metric(client, "budgetbot_webhooks_total", channel="telegram", outcome="disabled") == 1
     assert len(fake.calls) == calls_before, "a disabled channel never calls Telegram"
 
