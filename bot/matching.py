@@ -70,8 +70,7 @@ class CharTfidf:
             rows += [r] * len(idx)
             cols += idx
             vals += w
-        # Column-major: a query touches few n-gram columns, and slicing columns of CSC is cheap.
-        self.matrix = csr_matrix((vals, (rows, cols)), shape=(n, len(self.vocabulary)), dtype=np.float32).tocsc()
+        self.matrix = csr_matrix((vals, (rows, cols)), shape=(n, len(self.vocabulary)), dtype=np.float32)
 
     def _weights(self, grams: Counter[str]) -> tuple[list[int], list[float]]:
         idx = [self.vocabulary[g] for g in grams if g in self.vocabulary]
@@ -84,7 +83,10 @@ class CharTfidf:
         idx, w = self._weights(char_ngrams(text))
         if not idx:
             return np.zeros(self.matrix.shape[0], dtype=np.float32)
-        return np.asarray(self.matrix[:, idx] @ np.array(w, dtype=np.float32)).ravel()
+        # A dense query vector times the CSR matrix: faster than slicing the matrix's columns (measured).
+        query = np.zeros(self.matrix.shape[1], dtype=np.float32)
+        query[idx] = w
+        return self.matrix @ query
 
 
 class QuestionIndex:

@@ -7,6 +7,7 @@ the current knowledge, conversation state, event de-duplication and the question
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -132,20 +133,26 @@ class AssistantService:
         try:
             return await self._bounded(lambda: self.conversations.load(key))
         except Exception as exc:  # noqa: BLE001 - any storage failure degrades to a fresh conversation
-            log.warning("conversation load failed", exc_info=_trace(exc), extra={"conversation": key})
+            log.warning("conversation load failed", exc_info=_trace(exc), extra={"conversation": _redact(key)})
             return None
 
     async def _save_state(self, key: str, state: ConversationState) -> None:
         try:
             await self._bounded(lambda: self.conversations.save(key, state))
         except Exception as exc:  # noqa: BLE001
-            log.warning("conversation save failed", exc_info=_trace(exc), extra={"conversation": key})
+            log.warning("conversation save failed", exc_info=_trace(exc), extra={"conversation": _redact(key)})
 
     async def _log(self, item: LoggedQuestion) -> None:
         try:
             await self._bounded(lambda: self.question_log.record(item))
         except Exception as exc:  # noqa: BLE001
             log.warning("question log write failed", exc_info=_trace(exc))
+
+
+def _redact(key: str) -> str:
+    """A conversation key fit for logs: the channel, and a short hash instead of the user id (PDPA)."""
+    channel, _, user = key.partition(":")
+    return f"{channel}:{hashlib.sha256(user.encode()).hexdigest()[:12]}"
 
 
 def _trace(exc: BaseException) -> bool:

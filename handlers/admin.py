@@ -128,6 +128,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
+            await ctx.flush_question_log()  # include what was asked in the last second
             groups = await asyncio.to_thread(review_groups, ctx.db, days, limit)
         except Exception:  # noqa: BLE001 - database down: say so, do not 500
             log.warning("admin review: cannot read the question log", exc_info=True)
@@ -139,6 +140,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
+            await ctx.flush_question_log()
             result = await asyncio.to_thread(question_stats, ctx.db, days, top=top)
         except Exception:  # noqa: BLE001
             log.warning("admin stats: cannot read the question log", exc_info=True)

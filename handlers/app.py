@@ -15,6 +15,7 @@ from bot.knowledge.watch import watch_knowledge
 from bot.service import AssistantService
 from bot.settings import Settings
 from bot.storage import (
+    BufferedQuestionLog,
     Database,
     SqlConversationStore,
     SqlEventLedger,
@@ -52,11 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("database unavailable at start-up", exc_info=True, extra={"database": db.safe_url})
             background.append(asyncio.create_task(_migrate_until_done(db)))
         background.append(asyncio.create_task(_purge_after_migration(db, settings)))
+        ctx.question_log = BufferedQuestionLog(SqlQuestionLog.from_settings(db, settings))
+        background.append(asyncio.create_task(ctx.question_log.run()))
         ctx.service = AssistantService(
             ctx.runtime,
             conversations=SqlConversationStore.from_settings(db, settings),
             ledger=SqlEventLedger(db),
-            question_log=SqlQuestionLog.from_settings(db, settings),
+            question_log=ctx.question_log,
             clock=clock_for(settings.today),
         )
         if settings.watch_knowledge:  # edits to knowledge/*.yaml take effect without a restart
@@ -85,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            try:
+                await ctx.flush_question_log()
+            except Exception:  # noqa: BLE001 - the database may be down; nothing more to do
+                log.warning("question log rows lost at shutdown", exc_info=True)
             await asyncio.to_thread(db.dispose)
 
     app = FastAPI(title="budgetbot", version="0.1.0", lifespan=lifespan)

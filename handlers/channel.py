@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from bot.knowledge.runtime import KnowledgeRuntime
 from bot.service import AssistantService
 from bot.settings import Settings
-from bot.storage import Database
+from bot.storage import BufferedQuestionLog, Database
 from handlers.metrics import Metrics
 
 
@@ -24,6 +24,11 @@ class AppContext:
     runtime: KnowledgeRuntime | None = None
     service: AssistantService | None = None
     db: Database | None = None
+    question_log: BufferedQuestionLog | None = None
+
+    async def flush_question_log(self) -> None:
+        if self.question_log is not None:
+            await self.question_log.flush()
 
     def require_service(self) -> AssistantService:
         if self.service is None:  # only possible if a request arrives before start-up finished

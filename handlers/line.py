@@ -79,12 +79,16 @@ class ReplyPolicy:
     # A reply token is good for about a minute from when LINE sent the webhook; keep a margin.
     token_lifetime: float = 50.0
     shutdown_timeout: float = 10.0  # how long stop() waits for in-flight replies
+    # Events answered at once. The webhook answers 200 before the work, so a burst must queue here: with
+    # thousands of events in flight the event loop falls behind and every reply call times out.
+    max_concurrent_events: int = 16
 
 
 REPLY_POLICY = ReplyPolicy()
 
 # Failure reasons (the `reason` label of reply_failures).
 INVALID_TOKEN = "invalid_reply_token"
+TOKEN_EXPIRED = "reply_token_expired"  # queued past the token's life; never sent
 SERVER_ERROR = "server_error"
 TIMEOUT = "timeout"
 CONNECTION = "connection"
@@ -213,6 +217,7 @@ class LineChannel(Channel):
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.policy.max_concurrent_events)
         self._stopping = False
 
     @property
@@ -312,6 +317,10 @@ class LineChannel(Channel):
         task.add_done_callback(self._tasks.discard)
 
     async def _handle_all(self, events: list[Event], received_at: float) -> None:
+        async with self._slots:
+            await self._handle_in_order(events, received_at)
+
+    async def _handle_in_order(self, events: list[Event], received_at: float) -> None:
         for event in events:
             try:
                 await self._handle(event, received_at)
@@ -373,7 +382,14 @@ class LineChannel(Channel):
         reasons: list[str] = []
         ambiguous = False  # an earlier attempt may have been delivered (timeout, 5xx)
         outcome = "gave_up"
-        for attempt in range(1, self.policy.reply_attempts + 1):
+        attempts = self.policy.reply_attempts
+        if time.monotonic() - target.received_at + self.policy.request_timeout > self.policy.token_lifetime:
+            # Queued so long (an overload) that the reply token is dead: push straight away.
+            reasons.append(TOKEN_EXPIRED)
+            self._count_failure(TOKEN_EXPIRED)
+            outcome = await self._push(target, messages, reasons)
+            attempts = 0
+        for attempt in range(1, attempts + 1):
             reason = await self._call(
                 lambda: self._require_api().reply_message(
                     ReplyMessageRequest(reply_token=target.reply_token, messages=messages),

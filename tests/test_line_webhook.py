@@ -417,6 +417,28 @@ def test_shutdown_waits_for_in_flight_replies(tmp_path: Path, monkeypatch: pytes
         assert len(replies_to(fake, event["replyToken"])) == 1
 
 
+def test_a_burst_is_queued_and_a_token_that_expired_in_the_queue_is_pushed_not_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One event at a time, and a token "lifetime" shorter than a slow reply: the second event waits in the
+    # queue until its token is dead, so it must go out as a push without a doomed reply attempt.
+    policy = ReplyPolicy(request_timeout=1.0, reply_attempts=1, push_attempts=1, backoff=0.05,
+                         shutdown_timeout=5.0, token_lifetime=1.5, max_concurrent_events=1)
+    monkeypatch.setattr(line_module, "REPLY_POLICY", policy)
+    with FakeLine(access_token=TOKEN) as fake, TestClient(create_app(_settings(tmp_path, fake))) as client:
+        fake.delay_replies(0.8)
+        first = text_event("ช่วยอะไรได้บ้าง", source=user_source("U" + "1" * 32))
+        second = text_event("แนวทางมีอะไรบ้าง", source=user_source("U" + "2" * 32))
+        assert post_events(client, [first]).status_code == 200
+        assert post_events(client, [second]).status_code == 200
+        push = fake.wait_for_requests(PUSH_PATH, ok_only=True)[0]
+        settle(client)
+        assert push.json["to"] == "U" + "2" * 32
+        assert len(replies_to(fake, first["replyToken"])) == 1
+        assert replies_to(fake, second["replyToken"], ok_only=False) == []
+        assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="reply_token_expired") == 1
+
+
 # --- the rich menu -------------------------------------------------------------------------------
 
 

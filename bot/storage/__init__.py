@@ -15,6 +15,7 @@
 from bot.storage.database import Database, PurgeResult, normalize_url, open_database, purge_periodically
 from bot.storage.stores import (
     EVENT_TTL,
+    BufferedQuestionLog,
     SqlConversationStore,
     SqlEventLedger,
     SqlQuestionLog,
@@ -24,6 +25,7 @@ from bot.storage.stores import (
 
 __all__ = [
     "EVENT_TTL",
+    "BufferedQuestionLog",
     "Database",
     "PurgeResult",
     "SqlConversationStore",

@@ -169,10 +169,19 @@ class SqlQuestionLog:
         await asyncio.to_thread(self.record_sync, item)
 
     def record_sync(self, item: LoggedQuestion) -> None:
+        self.record_many_sync([item])
+
+    def record_many_sync(self, items: list[LoggedQuestion]) -> None:
+        """Insert several log rows in one transaction."""
+        if items:
+            with self.db.engine.begin() as connection:
+                connection.execute(QuestionLogEntry.__table__.insert(), [self._row(i) for i in items])
+
+    def _row(self, item: LoggedQuestion) -> dict[str, object]:
         answer = item.answer
         asked_at = item.at if item.at.tzinfo else item.at.replace(tzinfo=timezone.utc)
         question = _safe_text(item.question[:MAX_QUESTION_CHARS])
-        row = {
+        row: dict[str, object] = {
             "asked_at": asked_at,
             "channel": _safe_text(item.channel),
             "user_hash": hash_user(item.user, self.salt),
@@ -185,11 +194,53 @@ class SqlQuestionLog:
             "guideline": answer.guideline,
             "knowledge_version": answer.knowledge_version,
         }
-        with self.db.engine.begin() as connection:
-            connection.execute(QuestionLogEntry.__table__.insert().values(**row))
+        return row
 
     def purge_old(self, retention_days: int, *, now: datetime | None = None) -> int:
         """Delete questions asked more than `retention_days` ago; returns how many."""
         cutoff = (now or _utcnow()) - timedelta(days=retention_days)
         with self.db.engine.begin() as connection:
             return connection.execute(delete(QuestionLogEntry).where(QuestionLogEntry.asked_at < cutoff)).rowcount
+
+
+class BufferedQuestionLog:
+    """Writes the question log in batches: one transaction per second instead of one per question.
+
+    The log is for the weekly review, so a second's delay costs nothing; the commit per question it saves
+    is a large share of a webhook's work. `run()` flushes periodically (a task in the app's lifespan) and
+    `flush()` is called once more at shutdown. While the database is down, rows wait in memory up to
+    `max_pending`; beyond that the oldest are dropped, and said so in the log.
+    """
+
+    def __init__(self, inner: SqlQuestionLog, *, interval: float = 1.0, max_pending: int = 10_000) -> None:
+        self.inner = inner
+        self.interval = interval
+        self.max_pending = max_pending
+        self._pending: list[LoggedQuestion] = []
+        self._lock = asyncio.Lock()
+
+    async def record(self, item: LoggedQuestion) -> None:
+        self._pending.append(item)
+        if len(self._pending) > self.max_pending:
+            dropped = len(self._pending) - self.max_pending
+            del self._pending[:dropped]
+            log.warning("question log backlog full: oldest rows dropped", extra={"dropped": dropped})
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await asyncio.to_thread(self.inner.record_many_sync, batch)
+            except Exception:  # noqa: BLE001 - keep the rows for the next try
+                self._pending[:0] = batch
+                raise
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - the database may be down for a while
+                log.warning("question log flush failed; will retry", exc_info=True)
