@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -12,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.answer import Answer, AnswerKind
-from bot.settings import Settings
-from handlers.app import create_app
+from tests.support.app import app_client
 
 REPO = Path(__file__).resolve().parents[1]
 THAI = re.compile(r"[\u0E00-\u0E7F]")
@@ -24,22 +22,8 @@ QUESTION = "แผนงานบูรณาการรัฐบาลดิ�
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    tmp = tmp_path_factory.mktemp("console-api")
-    with pytest.MonkeyPatch.context() as mp:
-        # No channel credentials from the developer's shell or a .env file.
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
-                mp.delenv(name)
-        mp.chdir(tmp)
-        settings = Settings(
-            _env_file=None,
-            knowledge_dir=REPO / "knowledge",
-            data_dir=tmp / "data",
-            today=date(2026, 11, 21),
-            watch_knowledge=False,
-        )
-        with TestClient(create_app(settings)) as test_client:
-            yield test_client
+    with app_client(tmp_path_factory.mktemp("console-api")) as test_client:
+        yield test_client
 
 
 def ask(client: TestClient, question: str, session: str | None = None) -> dict:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import httpx
@@ -13,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.settings import Settings
-from handlers.app import create_app
+from tests.support.app import app_client
 from tests.support.server import base_env, running_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,22 +22,8 @@ TELEGRAM_WEBHOOK = "/webhooks/telegram"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    tmp = tmp_path_factory.mktemp("ops")
-    with pytest.MonkeyPatch.context() as mp:
-        # No channel credentials from the developer's shell or a .env file.
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
-                mp.delenv(name)
-        mp.chdir(tmp)
-        settings = Settings(
-            _env_file=None,
-            knowledge_dir=REPO / "knowledge",
-            data_dir=tmp / "data",
-            today=date(2026, 11, 21),
-            watch_knowledge=False,
-        )
-        with TestClient(create_app(settings)) as test_client:
-            yield test_client
+    with app_client(tmp_path_factory.mktemp("ops")) as test_client:
+        yield test_client
 
 
 def answers_by_kind(client: TestClient) -> dict[str, float]:

@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.background import BackgroundServer
+
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
 LOADING_PATH = "/v2/bot/chat/loading/start"
@@ -82,10 +84,13 @@ def message_errors(messages: Any) -> list[str]:
     return errors
 
 
-class FakeLine:
+class FakeLine(BackgroundServer):
     """Use as a context manager: `with FakeLine(access_token="t") as line: ... line.url ...`."""
 
+    thread_name = "fake-line"
+
     def __init__(self, access_token: str | None = None) -> None:
+        super().__init__()
         self.access_token = access_token
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -100,11 +105,7 @@ class FakeLine:
         self.rich_menus: dict[str, dict[str, Any]] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- scripting failures ----------------------------------------------------------------------
 
@@ -182,66 +183,15 @@ class FakeLine:
 
     # --- server ----------------------------------------------------------------------------------
 
-    def __enter__(self) -> FakeLine:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(ready))
-                loop.run_forever()
-                loop.run_until_complete(self._shutdown())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
-                errors.append(exc)
-                ready.set()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-line", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or errors:
-            raise RuntimeError(f"fake LINE did not start: {errors}")
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop = self._loop
-
-        def halt() -> None:
-            if self._release is not None:
-                self._release.set()  # let hanging handlers finish
-            loop.stop()
-
-        loop.call_soon_threadsafe(halt)
-        self._thread.join(10)
-        self._thread = None
-
-    async def _serve(self, ready: threading.Event) -> None:
+    def make_app(self) -> web.Application:
         self._release = asyncio.Event()
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the port picked by the OS
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        ready.set()
+        return app
 
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def on_stop(self) -> None:
+        if self._release is not None:
+            self._release.set()  # let hanging handlers finish
 
     # --- request handling ------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ refused here too. Failures can be scripted with `fail_next`.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.background import BackgroundServer
 
 BOT_USERNAME = "budget_guide_test_bot"
 _HTML_TAGS = {
@@ -120,14 +121,17 @@ def html_errors(text: str) -> str | None:
     return None
 
 
-class FakeTelegram:
+class FakeTelegram(BackgroundServer):
     """Use as a context manager: `with FakeTelegram(token=T) as tg: ... tg.base_url ...`.
 
     `base_url` ends in "/bot" like https://api.telegram.org/bot: python-telegram-bot appends the token.
     With `token` set, calls with another token get 401 Unauthorized (as from Telegram).
     """
 
+    thread_name = "fake-telegram"
+
     def __init__(self, token: str | None = None, *, username: str = BOT_USERNAME) -> None:
+        super().__init__()
         self.token = token
         self.username = username
         self._lock = threading.Lock()
@@ -138,10 +142,6 @@ class FakeTelegram:
         self.webhook_secret: str | None = None
         self.webhook_allowed_updates: list[str] | None = None
         self.commands: list[dict[str, Any]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- scripting failures ----------------------------------------------------------------------
 
@@ -197,58 +197,10 @@ class FakeTelegram:
 
     # --- server ----------------------------------------------------------------------------------
 
-    def __enter__(self) -> FakeTelegram:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve(ready))
-                loop.run_forever()
-                loop.run_until_complete(self._shutdown())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
-                errors.append(exc)
-                ready.set()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or errors:
-            raise RuntimeError(f"fake Telegram did not start: {errors}")
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._thread = None
-
-    async def _serve(self, ready: threading.Event) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the port picked by the OS
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        ready.set()
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     # --- request handling ------------------------------------------------------------------------
 
