@@ -32,6 +32,7 @@ STRONG_MATCH = 65.0  # a match this good wins over cue words that point elsewher
 OVERRIDE_OOS = 85.0  # only a near-verbatim knowledge question outweighs an out-of-scope word (ภาษี, passport)
 PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a project description
 FOLLOW_UP_MAX_TOKENS = 4
+SHORT_QUESTION_TOKENS = 3
 HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
 
 # "แนวทางที่ 2", "แนวทาง 2", "guideline 2": a guideline named by number.
@@ -149,7 +150,10 @@ class Assistant:
 
         status_cue = bool(self._found(a, self.status_cues))
         request_verb = bool(self._found(a, self.request_verbs))
-        eligibility_cue = bool(self._found(a, self.eligibility_cues)) or (
+        # "ใครขอได้" asks who may request; "มหาลัยขอได้ไหม" too, but an organisation named in a question about a
+        # year ("หน่วยงานยังเสนอคำขอปี 2571 ได้หรือไม่") is only the asker, so it does not outweigh the year.
+        asks_who = bool(self._found(a, self.eligibility_cues))
+        eligibility_cue = asks_who or (
             bool(self._found(a, self.organizations)) and (request_verb or any(w in a.compact for w in _MAY))
         )
         guideline_cue = bool(self._found(a, self.guideline_cues))
@@ -168,13 +172,14 @@ class Assistant:
             return answer, self._remember(state, answer)
         # A request word with a year asks about that year ("ปีงบ 67 ยื่นได้ไหม") unless a knowledge entry
         # matches the whole question well ("ชี้แจงแนวทางจัดทำคำของบปี 66 จัดเมื่อไร").
-        if years and guideline_no is None and not eligibility_cue and (
+        if years and guideline_no is None and not asks_who and (
             status_cue or (request_verb and best < STRONG_MATCH)
         ):
             return self._status(turn, state, years[0].year, assumed=False)
         still = self._asks_now(a)
-        if (status_cue or (request_verb and still)) and not eligibility_cue and not self._is_eligibility(matches):
-            if in_domain or still:
+        if (status_cue or (request_verb and still)) and not asks_who and not self._is_eligibility(matches):
+            # A short "หมดเขตเมื่อไหร่" / "deadline?" needs no word of the plan: asking this bot, it means the plan.
+            if in_domain or still or status_cue and len(a.content) <= SHORT_QUESTION_TOKENS:
                 return self._status(turn, state, fiscal_year_of(turn.today) + 1, assumed=True)
 
         if guideline_no is not None and guideline_no in self.kb.guidelines:

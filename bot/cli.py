@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -73,6 +74,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "serve" and hasattr(signal, "SIGPIPE"):
+        # `budgetbot eval | head` should end quietly, like any Unix filter, not with a BrokenPipeError.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     settings = _settings(args)
     if args.command == "ask":
         from bot.terminal import run_ask
@@ -108,8 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
-    import signal
-
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found: with the

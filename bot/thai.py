@@ -98,6 +98,7 @@ class ThaiTokenizer:
         # Drop การX / ความX when X is a word: otherwise newmm prefers การอบรม and splits โครงการอบรม into
         # โครง + การอบรม. Without them it finds โครงการ + อบรม, and การ/ความ stand as words of their own.
         words -= {w for w in words if (w[:3] == "การ" and w[3:] in words) or (w[:4] == "ความ" and w[4:] in words)}
+        words -= _NOT_WORDS
         words.discard("")
         self.words: frozenset[str] = frozenset(words)
         self._dict_name = _load_nlpo3_dict(self.words)
@@ -149,6 +150,8 @@ def _load_nlpo3_dict(words: frozenset[str]) -> str:
 
 
 _LOADED_DICTS: set[str] = set()
+# Dictionary entries that break common phrases: with "นคะ" a word, "ไหนคะ" splits as ไห + นคะ.
+_NOT_WORDS = frozenset({"นคะ"})
 
 
 @functools.cache
@@ -184,6 +187,9 @@ STOPWORDS: frozenset[str] = frozenset(
         # Thai particles and question words
         "ครับ", "ค่ะ", "คะ", "ค่า", "นะ", "จ้า", "หน่อย", "ไหม", "มั้ย", "มั๊ย", "หรือ", "หรือไม่",
         "ไหมครับ", "อะไร", "อย่างไร", "ยังไง", "ได้", "ไหน", "บ้าง", "คือ", "เป็น", "ที่", "ของ", "และ", "กับ",
+        # politeness and preambles staff put around a question ("รบกวนสอบถามค่ะ ... นะคะ")
+        "นะคะ", "นะครับ", "ครับผม", "คับ", "ค้าบ", "จ้ะ", "จ๊ะ", "ฮะ", "เจ้าค่ะ", "รบกวน", "สอบถาม", "เรียน",
+        "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ", "กระผม", "ดิฉัน",
         # English function words
         "the", "a", "an", "is", "are", "what", "how", "of", "to", "for", "in", "do", "does", "can", "please",
     }

@@ -13,7 +13,7 @@ from tests.support.core import shipped_assistant
 EVAL_DIR = Path(__file__).parent / "eval"
 # (file, minimum accuracy): the development set the knowledge was tuned on, and a held-out set written
 # independently and never tuned on, which estimates accuracy on questions nobody has seen.
-SETS = [("questions.yaml", 0.97), ("holdout.yaml", 0.84)]
+SETS = [("questions.yaml", 0.97), ("holdout.yaml", 0.90)]
 
 
 def _report(name: str) -> EvalReport:
