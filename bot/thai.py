@@ -14,11 +14,11 @@ os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
 
 import functools
-import hashlib
 import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import nlpo3
 from pythainlp.corpus import thai_words
@@ -91,23 +91,20 @@ class ThaiTokenizer:
     """
 
     def __init__(self, extra_words: Iterable[str] = (), cache_size: int = 4096) -> None:
-        words = set(thai_words())
-        # Normalized text has no abbreviation dots, so dictionary entries like "ร.ฟ.ล." must lose them too.
-        words |= {w.replace(".", "") for w in words if "." in w}
-        words |= {n for w in extra_words if (n := normalize(w)) and " " not in n}
-        # Drop การX / ความX when X is a word: otherwise newmm prefers การอบรม and splits โครงการอบรม into
-        # โครง + การอบรม. Without them it finds โครงการ + อบรม, and การ/ความ stand as words of their own.
-        words -= {w for w in words if (w[:3] == "การ" and w[3:] in words) or (w[:4] == "ความ" and w[4:] in words)}
-        words -= _NOT_WORDS
-        words.discard("")
-        self.words: frozenset[str] = frozenset(words)
-        self._dict_name = _load_nlpo3_dict(self.words)
+        base = _base_dictionary()
+        extra = {n for w in extra_words if (n := normalize(w)) and " " not in n}
+        self.words: frozenset[str] = base.words | extra
+        # Knowledge-base words the base dictionary lacks (แพลตฟอร์มกลาง) are joined back from the pieces newmm
+        # cuts them into. The base dictionary itself never changes: nlpo3 cannot unload a dictionary, so a
+        # per-knowledge one would cost ~60 MB more at every reload that changed the vocabulary.
+        self._joins = frozenset(extra - base.words)
+        self._max_pieces = max((len(w) for w in self._joins), default=1)
         # Same texts repeat (knowledge base entries, common questions): a bounded cache per instance.
         self._cached = functools.lru_cache(maxsize=cache_size)(self._tokenize_uncached)
 
     def _tokenize_uncached(self, text: str) -> tuple[str, ...]:
         tokens: list[str] = []
-        for raw in nlpo3.segment(text, self._dict_name):
+        for raw in self._join(nlpo3.segment(text, _base_dictionary().name)):
             start, end = 0, len(raw)
             while start < end and not _is_token_char(raw[start]):
                 start += 1
@@ -118,6 +115,28 @@ class ThaiTokenizer:
                 tokens.append(token)
         return tuple(tokens)
 
+    def _join(self, pieces: list[str]) -> list[str]:
+        """Longest run of adjacent pieces that spells a knowledge-base word becomes that word."""
+        if not self._joins:
+            return pieces
+        out: list[str] = []
+        i = 0
+        while i < len(pieces):
+            text, best = "", 0
+            for j in range(i, len(pieces)):
+                text += pieces[j]
+                if len(text) > self._max_pieces:
+                    break
+                if j > i and text in self._joins:
+                    best = j + 1 - i
+            if best:
+                out.append("".join(pieces[i : i + best]))
+                i += best
+            else:
+                out.append(pieces[i])
+                i += 1
+        return out
+
     def tokenize(self, text: str) -> list[str]:
         """Words of already-normalized text (see `normalize`)."""
         if not text:
@@ -125,19 +144,29 @@ class ThaiTokenizer:
         return list(self._cached(text))
 
     def warm(self) -> None:
-        """Run newmm once so the first user does not pay for pythainlp's lazy set-up."""
+        """Load the dictionary and run newmm once, so the first user does not pay for it."""
         self._tokenize_uncached("โครงการอบรมข้าราชการ ปีงบประมาณ 2566 ยื่นคำขอได้ไหม fy2566")
 
 
-def _load_nlpo3_dict(words: frozenset[str]) -> str:
-    """Load the word list into nlpo3 (Rust newmm: the same tokens as pythainlp's newmm, several times faster,
-    and loading 60,000 words takes ~0.07 s where building pythainlp's Python trie took ~0.4 s of start-up).
-    nlpo3 keeps dictionaries by name for the whole process; the name is the word list's hash, so the same
-    vocabulary (a reload that changed only answers) is not loaded twice."""
-    digest = hashlib.sha256("\n".join(sorted(words)).encode()).hexdigest()[:16]
-    name = f"budgetbot-{digest}"
-    if name in _LOADED_DICTS:
-        return name
+@dataclass(frozen=True)
+class _BaseDictionary:
+    name: str
+    words: frozenset[str]
+
+
+@functools.cache
+def _base_dictionary() -> _BaseDictionary:
+    """pythainlp's word list, adjusted for our text, loaded once into nlpo3 (Rust newmm: the same tokens as
+    pythainlp's newmm, several times faster; loading takes ~0.07 s where pythainlp's Python trie took ~0.4 s)."""
+    words = set(thai_words())
+    # Normalized text has no abbreviation dots, so dictionary entries like "ร.ฟ.ล." must lose them too.
+    words |= {w.replace(".", "") for w in words if "." in w}
+    # Drop การX / ความX when X is a word: otherwise newmm prefers การอบรม and splits โครงการอบรม into
+    # โครง + การอบรม. Without them it finds โครงการ + อบรม, and การ/ความ stand as words of their own.
+    words -= {w for w in words if (w[:3] == "การ" and w[3:] in words) or (w[:4] == "ความ" and w[4:] in words)}
+    words -= _NOT_WORDS
+    words.discard("")
+    name = "budgetbot-base"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "words.txt")
         with open(path, "w", encoding="utf-8") as f:
@@ -145,24 +174,17 @@ def _load_nlpo3_dict(words: frozenset[str]) -> str:
         message, ok = nlpo3.load_dict(path, name)
     if not ok:
         raise RuntimeError(f"nlpo3 could not load the dictionary: {message}")
-    _LOADED_DICTS.add(name)
-    return name
+    return _BaseDictionary(name, frozenset(words))
 
 
-_LOADED_DICTS: set[str] = set()
 # Dictionary entries that break common phrases: with "นคะ" a word, "ไหนคะ" splits as ไห + นคะ.
 _NOT_WORDS = frozenset({"นคะ"})
 
 
-@functools.cache
-def _default_dict() -> str:
-    return _load_nlpo3_dict(frozenset(thai_words()))
-
-
 def segment(text: str) -> list[str]:
-    """Raw newmm segments of any text with pythainlp's own dictionary, spaces kept, so that the segments
-    join back to the text: for cutting long text or labels at word boundaries (the channel renderers)."""
-    return list(nlpo3.segment(text, _default_dict())) if text else []
+    """Raw newmm segments, spaces kept, so that they join back to the text: for cutting long text or labels
+    at word boundaries (the channel renderers)."""
+    return list(nlpo3.segment(text, _base_dictionary().name)) if text else []
 
 
 def _is_latin_letter(ch: str) -> bool:

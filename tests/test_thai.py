@@ -189,3 +189,15 @@ def test_stopwords_are_small_and_normalized() -> None:
     assert all(normalize(w) == w for w in STOPWORDS)  # others compare them with normalized tokens
     assert not {"งบประมาณ", "โครงการ", "ยื่น", "แผนงาน", "budget"} & STOPWORDS
     assert len(STOPWORDS) < 80
+
+
+
+def test_knowledge_words_do_not_load_a_dictionary_each() -> None:
+    """A reload with new vocabulary must not cost another dictionary (nlpo3 never frees one): all tokenizers
+    share one base dictionary, and each still keeps its own words whole."""
+    from bot import thai
+
+    tokenizers = [ThaiTokenizer(extra_words=[f"คำทดสอบพิเศษยาว{i}"]) for i in range(5)]
+    assert thai._base_dictionary.cache_info().currsize == 1
+    for i, tok in enumerate(tokenizers):
+        assert f"คำทดสอบพิเศษยาว{i}" in tok.tokenize(f"มีคำทดสอบพิเศษยาว{i}ในประโยค")
