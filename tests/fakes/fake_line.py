@@ -195,6 +195,18 @@ class FakeLine(BackgroundServer):
 
     # --- request handling ------------------------------------------------------------------------
 
+    def _record(self, request: web.Request, body: bytes, data: Any, status: int) -> None:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            json=data,
+            status=status,
+        )
+        with self._lock:
+            self._requests.append(recorded)
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
@@ -202,21 +214,9 @@ class FakeLine(BackgroundServer):
         except ValueError:
             data = None
 
-        def record(status: int) -> None:
-            recorded = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=body,
-                json=data,
-                status=status,
-            )
-            with self._lock:
-                self._requests.append(recorded)
-
         if request.method == "POST" and request.path == REPLY_PATH and self._take_hang():
             # Recorded on arrival with status 0 (no answer): the client gives up long before we answer.
-            record(0)
+            self._record(request, body, data, 0)
             assert self._release is not None
             try:
                 await asyncio.wait_for(self._release.wait(), timeout=self._hang_seconds)
@@ -226,7 +226,7 @@ class FakeLine(BackgroundServer):
         if request.method == "POST" and request.path == REPLY_PATH and self._reply_delay > 0:
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
-        record(status)
+        self._record(request, body, data, status)
         return web.json_response(payload, status=status, headers=headers)
 
     def _take_hang(self) -> bool:

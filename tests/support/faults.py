@@ -72,18 +72,6 @@ class FaultyLine(FakeLine):
                 return self._every_status
             return None
 
-    def _record(self, request: web.Request, body: bytes, data: Any, status: int) -> None:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            json=data,
-            status=status,
-        )
-        with self._lock:
-            self._requests.append(recorded)
-
     async def _handle(self, request: web.Request) -> web.Response:
         if request.method != "POST" or request.path != REPLY_PATH:
             return await super()._handle(request)
