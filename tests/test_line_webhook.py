@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 import handlers.line as line_module
 from bot.settings import Settings
 from handlers.app import create_app
+from tests.support.faults import line_idle, metric_value
 from handlers.line import ReplyPolicy, postback_question, verify_signature
 from handlers.line_richmenu import HEIGHT, WIDTH, create_rich_menu, draw_rich_menu_image, find_thai_font, has_thai_glyphs
 from tests.fakes.fake_line import (
@@ -100,24 +100,10 @@ def _clean_fake(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
 
 
-async def _line_idle(timeout: float) -> None:
-    """Runs on the app's loop: returns once no LINE event task (LineChannel._handle_all) is running."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while any(
-        t.get_coro().__qualname__.startswith("LineChannel.")  # type: ignore[union-attr]
-        for t in asyncio.all_tasks()
-        if not t.done() and t.get_coro() is not None
-    ):
-        if loop.time() > deadline:
-            raise AssertionError(f"LINE events still being handled after {timeout}s")
-        await asyncio.sleep(0.01)
-
-
 def settle(client: TestClient, timeout: float = 10.0) -> None:
     """Wait (bounded) until the LINE channel has finished every event it accepted."""
     assert client.portal is not None
-    client.portal.call(_line_idle, timeout)
+    client.portal.call(line_idle, timeout)
 
 
 def post_events(client: TestClient, events: list[dict[str, Any]], secret: str = SECRET) -> httpx.Response:
@@ -135,13 +121,7 @@ def wait_reply(fake: FakeLine, token: str) -> RecordedRequest:
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
-    text = client.get("/metrics").text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    return metric_value(client.get("/metrics").text, name, **labels)
 
 
 def assert_good_reply(messages: list[dict[str, Any]]) -> None:

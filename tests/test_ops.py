@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.app import app_client
+from tests.support.faults import parse_json_lines
 from tests.support.server import base_env, running_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,14 +92,7 @@ def test_server_process_starts_without_credentials_and_logs_its_channels(tmp_pat
             assert httpx.post(f"{server.base_url}{path}", json={}, timeout=5).status_code in (404, 503)
         log_text = server.log_text()
 
-    records = []
-    for line in log_text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
+    records = parse_json_lines(log_text)
     started = [r for r in records if r.get("message") == "budgetbot started"]
     assert len(started) == 1, log_text
     assert started[0]["channels_on"] == []
