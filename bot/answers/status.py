@@ -75,10 +75,10 @@ def _verdict_text(kb: KnowledgeBase, turn: Turn, year: int, v: Verdict) -> str:
         return t(
             f"ปีงบประมาณ พ.ศ. {year}: ไม่รับคำขอใหม่แล้ว เพราะปีงบประมาณนี้เริ่มไปแล้วเมื่อ {d(start)}"
             + (f" และสิ้นสุดแล้วเมื่อ {d(end)}" if ended else "")
-            + f"\n(ปีงบประมาณ พ.ศ. {year} คือ {d(start)} ถึง {d(end)} คำของบประมาณต้องจัดทำก่อนปีงบประมาณเริ่ม)",
+            + f"\n(ปีงบประมาณ พ.ศ. {year} คือ {d(start)} ถึง {d(end)} ปีงบประมาณที่เริ่มแล้วไม่รับคำขอใหม่)",
             f"FY {year}: no longer accepting new requests, because the fiscal year began on {d(start)}"
             + (f" and ended on {d(end)}" if ended else "")
-            + f".\n(FY {year} runs from {d(start)} to {d(end)}; budget requests are prepared before the year begins.)",
+            + f".\n(FY {year} runs from {d(start)} to {d(end)}; a fiscal year that has begun takes no new requests.)",
         )
     if v.reason is Reason.OPEN:
         until = t(f" ถึงวันที่ {d(v.closes)}", f" until {d(v.closes)}") if v.closes else ""
