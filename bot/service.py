@@ -7,10 +7,11 @@ the current knowledge, conversation state, event de-duplication and the question
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol, TypeVar
@@ -88,13 +89,17 @@ class AssistantService:
         self.storage_timeout = storage_timeout
         self.storage_pause = storage_pause
         self._storage_paused_until = 0.0  # time.monotonic()
+        self._conversation_locks = _KeyedLocks()
 
     async def ask(self, question: str, *, channel: str, user: str) -> Answer:
         """Answer one question in the conversation (channel, user); never raises on bad input."""
         key = f"{channel}:{user}"
-        state = await self._load_state(key)
-        answer, new_state = self.provider.assistant.respond(question, state, self.clock())
-        await self._save_state(key, new_state)
+        # One question of a conversation at a time: a quick "แล้วปี 67 ล่ะ" arriving in its own webhook must
+        # see the state the previous question saved, not race it.
+        async with self._conversation_locks.hold(key):
+            state = await self._load_state(key)
+            answer, new_state = self.provider.assistant.respond(question, state, self.clock())
+            await self._save_state(key, new_state)
         await self._log(LoggedQuestion(datetime.now(timezone.utc), channel, user, question, answer))
         return answer
 
@@ -147,6 +152,27 @@ class AssistantService:
             await self._bounded(lambda: self.question_log.record(item))
         except Exception as exc:  # noqa: BLE001
             log.warning("question log write failed", exc_info=_trace(exc))
+
+
+class _KeyedLocks:
+    """One asyncio lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def _redact(key: str) -> str:

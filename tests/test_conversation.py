@@ -80,3 +80,31 @@ def test_guided_check_can_be_cancelled_or_left_with_a_new_question() -> None:
     chat.say("โครงการเราขอได้ไหม")
     a = chat.say("ปีงบ 64 ยังยื่นได้ไหม")
     assert a.kind is AnswerKind.FISCAL_YEAR_STATUS and a.fiscal_year == 2564
+
+
+def test_a_quick_follow_up_in_its_own_webhook_sees_the_first_answers_context() -> None:
+    """Two questions of one user handled at the same time (two webhooks): the second must wait for the
+    first's saved state, or "แล้วปี 67 ล่ะ" would arrive with no context."""
+    import asyncio
+
+    from bot.conversation import InMemoryConversationStore
+    from bot.service import AssistantService
+
+    class SlowStore(InMemoryConversationStore):
+        async def load(self, key: str) -> ConversationState | None:
+            await asyncio.sleep(0.05)  # a database round trip
+            return await super().load(key)
+
+    class Provider:
+        assistant = shipped_assistant()
+
+    async def both() -> tuple[Answer, Answer]:
+        service = AssistantService(Provider(), conversations=SlowStore(), clock=lambda: TODAY)
+        first = asyncio.create_task(service.ask("ปีงบ 66 ยังยื่นได้ไหม", channel="line", user="U1"))
+        await asyncio.sleep(0)  # the first has started
+        second = asyncio.create_task(service.ask("แล้วปี 67 ล่ะ", channel="line", user="U1"))
+        return await first, await second
+
+    first, second = asyncio.run(both())
+    assert first.fiscal_year == 2566
+    assert second.kind is AnswerKind.FISCAL_YEAR_STATUS and second.fiscal_year == 2567
