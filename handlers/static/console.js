@@ -76,6 +76,9 @@
       line.appendChild(el("span", "badge open", en ? "accepting requests" : "เปิดรับคำของบประมาณ"));
     } else if (answer.accepting === false) {
       line.appendChild(el("span", "badge closed", en ? "not accepting requests" : "ไม่อยู่ในช่วงรับคำขอ"));
+    } else if (answer.kind === "fiscal_year_status") {
+      // null: the sources say nothing about this year; say so rather than show nothing.
+      line.appendChild(el("span", "badge", en ? "no information" : "ไม่มีข้อมูลการรับคำขอ"));
     }
     if (answer.guideline) {
       line.appendChild(el("span", "badge", (en ? "Guideline " : "แนวทางที่ ") + answer.guideline));
