@@ -65,8 +65,12 @@ def replicate(kb: KnowledgeBase, target: int) -> KnowledgeBase:
         for e in base:
             new_id = f"{e.id}-copy{copy}"
             faq[new_id] = e.model_copy(
-                update={"id": new_id, "related": [], "questions": [f"{q} {word}" for q in e.questions],
-                        "questions_en": [f"{q} {word}" for q in e.questions_en]}
+                update={
+                    "id": new_id,
+                    "related": [],
+                    "questions": [f"{q} {word}" for q in e.questions],
+                    "questions_en": [f"{q} {word}" for q in e.questions_en],
+                }
             )
     del per_copy
     return replace(kb, faq=faq)
@@ -112,8 +116,9 @@ def time_naive(texts: list[str], owners: list[str], qs: list[str], rounds: int =
 
 def entry_accuracy(assistant: Assistant, path: Path) -> tuple[float, float, int]:
     """Accuracy of both on the cases a question-matcher can get right: expected entry, or expected fallback."""
-    cases = [c for c in load_cases(path).cases
-             if not c.context and (c.expect.entry or c.expect.kind is AnswerKind.FALLBACK)]
+    cases = [
+        c for c in load_cases(path).cases if not c.context and (c.expect.entry or c.expect.kind is AnswerKind.FALLBACK)
+    ]
     texts, owners = naive_choices(assistant.faq)
     ours = naive = 0
     for c in cases:
@@ -143,8 +148,13 @@ print(time.perf_counter() - t, int(hwm) / 1024)
 def startup(knowledge_dir: Path) -> tuple[float, float]:
     runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", STARTUP_SNIPPET, str(knowledge_dir)], capture_output=True,
-                             text=True, check=True, cwd=REPO)
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP_SNIPPET, str(knowledge_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
         secs, mib = out.stdout.split()
         runs.append((float(secs), float(mib)))
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
@@ -167,13 +177,29 @@ def main() -> int:
 
     rows: list[Row] = []
     p50, p99, qps = time_assistant(shipped, qs)
-    rows.append(Row("budgetbot (shipped)", len(shipped.index), p50, p99, qps,
-                    f"dev {ours_acc:.1%} entry, {report.accuracy:.1%} all; held-out {ours_hold:.1%} entry, "
-                    f"{holdout.accuracy:.1%} all"))
+    rows.append(
+        Row(
+            "budgetbot (shipped)",
+            len(shipped.index),
+            p50,
+            p99,
+            qps,
+            f"dev {ours_acc:.1%} entry, {report.accuracy:.1%} all; held-out {ours_hold:.1%} entry, "
+            f"{holdout.accuracy:.1%} all",
+        )
+    )
     texts, owners = naive_choices(shipped.faq)
     p50, p99, qps = time_naive(texts, owners, qs)
-    rows.append(Row("naive WRatio (shipped)", len(texts), p50, p99, qps,
-                    f"dev {naive_acc:.1%} entry; held-out {naive_hold:.1%} entry"))
+    rows.append(
+        Row(
+            "naive WRatio (shipped)",
+            len(texts),
+            p50,
+            p99,
+            qps,
+            f"dev {naive_acc:.1%} entry; held-out {naive_hold:.1%} entry",
+        )
+    )
 
     analyzer = shipped.analyzer
     for size in [int(s) for s in args.sizes.split(",") if s]:
@@ -189,18 +215,21 @@ def main() -> int:
     start_s, rss_mib = startup(DEFAULT_KNOWLEDGE_DIR)
     lines = [
         "# Benchmarks\n",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {len(qs)} evaluation questions per round, one thread.",
+        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{len(qs)} evaluation questions per round, one thread.",
         "Reproduce: `.venv/bin/python bench/matching.py`.\n",
         "## Matching\n",
         "| matcher | variants | p50 ms | p99 ms | questions/s | accuracy |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    lines += [f"| {r.name} | {r.variants:,} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.qps:,.0f} | {r.accuracy} |" for r in rows]
+    lines += [
+        f"| {r.name} | {r.variants:,} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.qps:,.0f} | {r.accuracy} |" for r in rows
+    ]
     lines += [
         "",
-        f"\"entry\" accuracy: the evaluation cases a question matcher can get right (an expected entry, or an expected "
-        f"fallback: {n_cases} in the development set, {n_hold} held out), scored the same way for both. \"all\": every "
+        f'"entry" accuracy: the evaluation cases a question matcher can get right (an expected entry, or an expected '
+        f'fallback: {n_cases} in the development set, {n_hold} held out), scored the same way for both. "all": every '
         "case of the set, every kind and field. The held-out set (tests/eval/holdout.yaml) was written independently "
         "and its questions were not added to the knowledge.",
         f"The naive baseline answers with the best variant's entry when WRatio >= {NAIVE_CUTOFF:.0f}, else nothing.",
@@ -215,7 +244,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     marker = "<!-- webhooks -->"
     previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    tail = previous[previous.index(marker):] if marker in previous else ""
+    tail = previous[previous.index(marker) :] if marker in previous else ""
     args.out.write_text(text + ("\n" + tail if tail else ""), encoding="utf-8")
     return 0
 

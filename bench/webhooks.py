@@ -86,8 +86,12 @@ class Result:
 
 def _env(tmp: Path, fake: FakeLine, database_url: str | None) -> dict[str, str]:
     env = base_env(tmp)  # fresh BUDGETBOT_DATA_DIR (the SQLite file), fixed "today", NO_PROXY, offline PyThaiNLP
-    env.update(LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=fake.url,
-               LINE_DATA_API_BASE_URL=fake.url)
+    env.update(
+        LINE_CHANNEL_SECRET=SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
+        LINE_API_BASE_URL=fake.url,
+        LINE_DATA_API_BASE_URL=fake.url,
+    )
     if database_url:
         env["BUDGETBOT_DATABASE_URL"] = database_url
     return env
@@ -112,25 +116,42 @@ def measure(kind: str, workers: int, args: argparse.Namespace, fake: FakeLine, q
         with tempfile.TemporaryDirectory(prefix="budgetbot-bench-") as tmp_dir:
             tmp = Path(tmp_dir)
             port = free_port()
-            with spawn(command(port, workers), port=port, env=_env(tmp, fake, args.database_url), cwd=tmp,
-                       log_path=tmp / "server.log", probe=probe) as server:
+            with spawn(
+                command(port, workers),
+                port=port,
+                env=_env(tmp, fake, args.database_url),
+                cwd=tmp,
+                log_path=tmp / "server.log",
+                probe=probe,
+            ) as server:
                 startups.append(server.first_answer_s)
                 if attempt < args.startup_runs - 1:
                     continue
                 server.wait_log(started_pattern, workers)  # every worker up, not just the first
-                warm = plan_line_load(args.warmup, secret=SECRET, redeliver_fraction=0.0, questions=questions,
-                                      seed=1)
+                warm = plan_line_load(args.warmup, secret=SECRET, redeliver_fraction=0.0, questions=questions, seed=1)
                 warm_run = asyncio.run(drive(server.base_url, warm, concurrency=args.concurrency, keepalive=False))
                 if not bare:
                     _wait_replies(fake, warm_run, timeout=60)
                 rss, processes = server.rss_mib(), len(server.pids())
-                return [_load(kind, workers, mode, args, fake, questions, server, startups, rss, processes)
-                        for mode in args.connections]
+                return [
+                    _load(kind, workers, mode, args, fake, questions, server, startups, rss, processes)
+                    for mode in args.connections
+                ]
     raise AssertionError("unreachable")
 
 
-def _load(kind: str, workers: int, mode: str, args: argparse.Namespace, fake: FakeLine, questions: list[str],
-          server: Server, startups: list[float], rss: float, processes: int) -> Result:
+def _load(
+    kind: str,
+    workers: int,
+    mode: str,
+    args: argparse.Namespace,
+    fake: FakeLine,
+    questions: list[str],
+    server: Server,
+    startups: list[float],
+    rss: float,
+    processes: int,
+) -> Result:
     bare = kind == "bare"
     plan = plan_line_load(args.events, secret=SECRET, redeliver_fraction=0.0, questions=questions, seed=2)
     cpu_before, own_before, machine_before = server.cpu_by_process(), time.process_time(), machine_busy_seconds()
@@ -185,22 +206,43 @@ def profile_pass(args: argparse.Namespace, fake: FakeLine, questions: list[str])
     with tempfile.TemporaryDirectory(prefix="budgetbot-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         port = free_port()
-        with spawn(budgetbot_command(port, 1), port=port, env=_env(tmp, fake, args.database_url), cwd=tmp,
-                   log_path=tmp / "server.log", probe=ask_probe) as server:
+        with spawn(
+            budgetbot_command(port, 1),
+            port=port,
+            env=_env(tmp, fake, args.database_url),
+            cwd=tmp,
+            log_path=tmp / "server.log",
+            probe=ask_probe,
+        ) as server:
             warm = plan_line_load(args.warmup, secret=SECRET, redeliver_fraction=0.0, questions=questions, seed=1)
             _wait_replies(fake, asyncio.run(drive(server.base_url, warm, concurrency=args.concurrency)), 60)
             profiler = subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.process.pid), "--rate", "200", "--format",
-                 "speedscope", "--output", str(out), "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.process.pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "speedscope",
+                    "--output",
+                    str(out),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             time.sleep(0.5)  # let py-spy attach
             plan = plan_line_load(args.events, secret=SECRET, redeliver_fraction=0.0, questions=questions, seed=3)
             run = asyncio.run(drive(server.base_url, plan, concurrency=args.concurrency))
             _wait_replies(fake, run, timeout=60 + args.events / 20)
             _stop_profiler(profiler)
     if not out.exists():
-        print(f"py-spy wrote no profile: {(profiler.stderr.read() if profiler.stderr else b'').decode()[-500:]}",
-              file=sys.stderr)
+        print(
+            f"py-spy wrote no profile: {(profiler.stderr.read() if profiler.stderr else b'').decode()[-500:]}",
+            file=sys.stderr,
+        )
         return []
     return [out]
 
@@ -219,13 +261,17 @@ def _stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
 _COMPONENTS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("storage: SQLAlchemy statements on the database (worker threads)", lambda n, f: "bot/storage/" in f),
     ("thread hand-off (asyncio.to_thread, futures)", lambda n, f: "concurrent/futures" in f or "asyncio/threads" in f),
-    ("LINE SDK: reply request serialised (pydantic v1) and sent (aiohttp)",
-     lambda n, f: n in ("LineChannel._deliver", "LineChannel._push")),
+    (
+        "LINE SDK: reply request serialised (pydantic v1) and sent (aiohttp)",
+        lambda n, f: n in ("LineChannel._deliver", "LineChannel._push"),
+    ),
     ("LINE rendering (handlers/line_render.py)", lambda n, f: "handlers/line_render" in f),
     ("answering core (Assistant.respond)", lambda n, f: n == "Assistant.respond"),
     ("service plumbing (bot/service.py)", lambda n, f: "bot/service.py" in f),
-    ("webhook request: uvicorn, FastAPI, body, signature, event parsing",
-     lambda n, f: n in ("RequestResponseCycle.run_asgi", "LineChannel._webhook", "LineChannel._accept")),
+    (
+        "webhook request: uvicorn, FastAPI, body, signature, event parsing",
+        lambda n, f: n in ("RequestResponseCycle.run_asgi", "LineChannel._webhook", "LineChannel._accept"),
+    ),
     ("logging", lambda n, f: "/logging/" in f or "handlers/logs" in f),
 ]
 
@@ -258,8 +304,12 @@ def summarize_profiles(paths: list[Path]) -> list[str]:
         return []
     lines = ["| component | share of samples |", "| --- | ---: |"]
     lines += [f"| {k} | {v / total:.0%} |" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])]
-    lines += ["", "Costliest functions (own time): " + "; ".join(
-        f"{k} {v / total:.1%}" for k, v in sorted(leaves.items(), key=lambda kv: -kv[1])[:10]) + "."]
+    lines += [
+        "",
+        "Costliest functions (own time): "
+        + "; ".join(f"{k} {v / total:.1%}" for k, v in sorted(leaves.items(), key=lambda kv: -kv[1])[:10])
+        + ".",
+    ]
     return lines
 
 
@@ -267,11 +317,15 @@ def _fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def render(results: list[Result], args: argparse.Namespace, questions: int, load_before: float,
-           profile: list[str]) -> str:
+def render(
+    results: list[Result], args: argparse.Namespace, questions: int, load_before: float, profile: list[str]
+) -> str:
     ceiling = {(r.workers, r.connections): r.webhooks_per_s for r in results if r.server.startswith("bare")}
-    database = ("PostgreSQL (--database-url)" if args.database_url
-                else "SQLite, one file under a fresh BUDGETBOT_DATA_DIR shared by the workers")
+    database = (
+        "PostgreSQL (--database-url)"
+        if args.database_url
+        else "SQLite, one file under a fresh BUDGETBOT_DATA_DIR shared by the workers"
+    )
     lines = [
         MARKER,
         "## LINE webhooks through the server\n",
@@ -279,8 +333,8 @@ def render(results: list[Result], args: argparse.Namespace, questions: int, load
         f"{platform.python_implementation()} {platform.python_version()}, load average {load_before:.2f} before the "
         f"run. Each row: {args.events:,} signed one-event LINE webhooks (unique webhookEventIds and reply tokens, "
         f"{questions} Thai questions from tests/eval/questions.yaml cycled) from {args.concurrency} concurrent httpx "
-        f"senders on 127.0.0.1, after {args.warmup} warm-up webhooks; connections \"keep-alive\": each sender keeps "
-        "one connection, \"new\": a new connection per webhook. budgetbot's replies go to the fake LINE API "
+        f'senders on 127.0.0.1, after {args.warmup} warm-up webhooks; connections "keep-alive": each sender keeps '
+        'one connection, "new": a new connection per webhook. budgetbot\'s replies go to the fake LINE API '
         "(tests/fakes/fake_line.py); the driver and the fake run in the benchmark's process, on the same cores as "
         f"the server. Database: {database}.",
         "Reproduce: `.venv/bin/python bench/webhooks.py` (flags: bench/README.md).\n",
@@ -303,7 +357,7 @@ def render(results: list[Result], args: argparse.Namespace, questions: int, load
         "",
         "- webhooks/s: webhooks sent / time from the first send to the last 200. budgetbot answers 200 first and "
         "works after (LINE's advice), so replies/s (webhooks / time from the first send to the last reply reaching "
-        "the fake) is its real capacity, and \"to reply\" (sending the webhook to its reply arriving at the fake, "
+        'the fake) is its real capacity, and "to reply" (sending the webhook to its reply arriving at the fake, '
         "matched by reply token) grows with the backlog when webhooks come faster than replies go.",
         "- vs ceiling: webhooks/s divided by the bare endpoint's (bench/bare_app.py: reads the body, answers 200, "
         "same uvicorn) with the same workers and connections." + _ceiling_note(results),
@@ -330,15 +384,20 @@ def render(results: list[Result], args: argparse.Namespace, questions: int, load
         )
     for r in results:
         if set(r.statuses) != {200} or (r.replied is not None and r.replied != r.events):
-            lines.append(f"- PROBLEM {r.server} {r.workers}w {r.connections}: statuses {r.statuses}, "
-                         f"replied {r.replied}/{r.events}.")
+            lines.append(
+                f"- PROBLEM {r.server} {r.workers}w {r.connections}: statuses {r.statuses}, "
+                f"replied {r.replied}/{r.events}."
+            )
     drivers = ", ".join(f"{r.server.split()[0]} {r.workers}w {r.connections} {r.driver_cpu:.0%}" for r in results)
     lines.append(f"- Driver + fake CPU (share of one core): {drivers}.")
     if profile:
-        lines += ["", "Where budgetbot's time goes: a separate pass (1 worker, keep-alive, same load) sampled by "
-                  "py-spy at 200 Hz (its default: active threads, idle ones left out; the event loop and the storage "
-                  "threads alike). Each sample goes to the first component found from the innermost frame out:\n",
-                  *profile]
+        lines += [
+            "",
+            "Where budgetbot's time goes: a separate pass (1 worker, keep-alive, same load) sampled by "
+            "py-spy at 200 Hz (its default: active threads, idle ones left out; the event loop and the storage "
+            "threads alike). Each sample goes to the first component found from the innermost frame out:\n",
+            *profile,
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -373,16 +432,23 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--connections", default="keep-alive,new",
-                        help="keep-alive (one connection per sender) and/or new (a new connection per webhook)")
+    parser.add_argument(
+        "--connections",
+        default="keep-alive,new",
+        help="keep-alive (one connection per sender) and/or new (a new connection per webhook)",
+    )
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--startup-runs", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="PostgreSQL for budgetbot instead of SQLite")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="after the measured runs, profile budgetbot with py-spy (speedscope file in DIR) and add "
-                             "where its time goes to the section")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="after the measured runs, profile budgetbot with py-spy (speedscope file in DIR) and add "
+        "where its time goes to the section",
+    )
     args = parser.parse_args()
     args.connections = [c.strip() for c in args.connections.split(",") if c.strip()]
     if not args.connections or set(args.connections) - {"keep-alive", "new"}:
@@ -397,9 +463,12 @@ def main() -> int:
         for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
             for kind in ("bare", "budgetbot"):
                 for result in measure(kind, workers, args, fake, questions):
-                    print(f"{result.server} {workers}w {result.connections}: {result.webhooks_per_s:,.0f} webhooks/s, "
-                          f"replies/s {_fmt(result.replies_per_s, ',.0f')}, start-up {result.startup_s:.2f} s, "
-                          f"RSS {result.rss_mib:.0f} MiB", file=sys.stderr)
+                    print(
+                        f"{result.server} {workers}w {result.connections}: {result.webhooks_per_s:,.0f} webhooks/s, "
+                        f"replies/s {_fmt(result.replies_per_s, ',.0f')}, start-up {result.startup_s:.2f} s, "
+                        f"RSS {result.rss_mib:.0f} MiB",
+                        file=sys.stderr,
+                    )
                     results.append(result)
                 fake.reset()
         profiles = profile_pass(args, fake, questions) if args.profile else []

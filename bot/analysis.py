@@ -136,6 +136,4 @@ def contains_phrase(a: Analyzed, phrase: str, canonical_phrase: str) -> bool:
         return False
     if is_latin(phrase):
         return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", a.normalized) is not None
-    return phrase.replace(" ", "") in a.compact or (
-        bool(canonical_phrase) and canonical_phrase in a.canonical_compact
-    )
+    return phrase.replace(" ", "") in a.compact or (bool(canonical_phrase) and canonical_phrase in a.canonical_compact)

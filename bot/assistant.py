@@ -66,7 +66,12 @@ class Assistant:
         # naming any other year asks about something the entry does not cover.
         self.entry_years: dict[str, set[int]] = {
             e.id: ({e.fiscal_year} if e.fiscal_year else set())
-            | {m.year for t in (*e.questions, *e.questions_en, e.answer) for m in read_years(t, _YEARS_REF) if m.how != "relative"}
+            | {
+                m.year
+                for t in (*e.questions, *e.questions_en, e.answer)
+                for m in read_years(t, _YEARS_REF)
+                if m.how != "relative"
+            }
             for e in self.faq.values()
         }
         self.classifier = GuidelineClassifier(kb.guidelines, analyzer)
@@ -137,8 +142,11 @@ class Assistant:
         if self._is_only(a, self.greeting_cues):
             return greeting(self.kb, turn), state
         if self._found(a, self.unknown_topics):
-            return fallback(self.kb, turn, note=turn.pick(
-                "ขออภัย เอกสารที่มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that.")), state
+            return fallback(
+                self.kb,
+                turn,
+                note=turn.pick("ขออภัย เอกสารที่มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that."),
+            ), state
         if self._found(a, self.help_cues) and len(a.content) <= HELP_MAX_TOKENS and not years and best < STRONG_MATCH:
             return help_answer(self.kb, turn), state
 
@@ -172,9 +180,7 @@ class Assistant:
             return answer, self._remember(state, answer)
         # A request word with a year asks about that year ("ปีงบ 67 ยื่นได้ไหม") unless a knowledge entry
         # matches the whole question well ("ชี้แจงแนวทางจัดทำคำของบปี 66 จัดเมื่อไร").
-        if years and guideline_no is None and not asks_who and (
-            status_cue or (request_verb and best < STRONG_MATCH)
-        ):
+        if years and guideline_no is None and not asks_who and (status_cue or (request_verb and best < STRONG_MATCH)):
             return self._status(turn, state, years[0].year, assumed=False)
         still = self._asks_now(a)
         if (status_cue or (request_verb and still)) and not asks_who and not self._is_eligibility(matches):
@@ -207,7 +213,9 @@ class Assistant:
                 return self._no_year_info(turn, state, top, years[0].year)
             if in_domain:
                 return did_you_mean(self.faq, turn, matches), state
-            return fallback(self.kb, turn, suggestions=[entry_question(self.faq[m.entry_id], turn) for m in matches]), state
+            return fallback(
+                self.kb, turn, suggestions=[entry_question(self.faq[m.entry_id], turn) for m in matches]
+            ), state
         if years:
             return self._no_year_info(turn, state, None, years[0].year)
         return fallback(self.kb, turn), state
@@ -236,18 +244,26 @@ class Assistant:
         return PROJECT_EVIDENCE / 2 if framed else PROJECT_EVIDENCE
 
     def _is_eligibility(self, matches: list[Match]) -> bool:
-        return bool(matches) and matches[0].score >= ANSWER_THRESHOLD and self.faq[matches[0].entry_id].kind == "eligibility"
+        return (
+            bool(matches)
+            and matches[0].score >= ANSWER_THRESHOLD
+            and self.faq[matches[0].entry_id].kind == "eligibility"
+        )
 
     @staticmethod
     def _guideline_number(a: Analyzed) -> int | None:
         m = _GUIDELINE_NUMBER.search(a.normalized)
         return int(m.group(1)) if m else None
 
-    def _status(self, turn: Turn, state: ConversationState, year: int, *, assumed: bool) -> tuple[Answer, ConversationState]:
+    def _status(
+        self, turn: Turn, state: ConversationState, year: int, *, assumed: bool
+    ) -> tuple[Answer, ConversationState]:
         answer = status_answer(self.kb, turn, year, assumed=assumed)
         return answer, self._remember(state, answer)
 
-    def _entry(self, turn: Turn, state: ConversationState, entry: FaqEntry, score: float) -> tuple[Answer, ConversationState]:
+    def _entry(
+        self, turn: Turn, state: ConversationState, entry: FaqEntry, score: float
+    ) -> tuple[Answer, ConversationState]:
         if entry.guideline is not None and entry.guideline not in self.kb.guidelines:
             return fallback(self.kb, turn), state
         answer = entry_answer(self.kb, self.faq, turn, entry, score)
@@ -258,8 +274,10 @@ class Assistant:
     ) -> tuple[Answer, ConversationState]:
         if entry is not None:
             note = turn.pick(
-                f"ไม่มีข้อมูลเรื่อง \"{entry.title}\" สำหรับปีงบประมาณ พ.ศ. {year} ข้อมูลที่มีเป็นของปีงบประมาณ พ.ศ. {entry.fiscal_year}",
-                f"There is no information on \"{entry.title_en}\" for FY {year}; the sources cover FY {entry.fiscal_year}.",
+                f'ไม่มีข้อมูลเรื่อง "{entry.title}" สำหรับปีงบประมาณ พ.ศ. {year} '
+                f"ข้อมูลที่มีเป็นของปีงบประมาณ พ.ศ. {entry.fiscal_year}",
+                f'There is no information on "{entry.title_en}" for FY {year}; '
+                f"the sources cover FY {entry.fiscal_year}.",
             )
         else:
             note = turn.pick(
@@ -272,7 +290,7 @@ class Assistant:
         return answer.model_copy(update={"fiscal_year": year}), state
 
     def _follow_up(self, turn: Turn, state: ConversationState, years: list) -> tuple[Answer, ConversationState] | None:
-        """"แล้วปี 67 ล่ะ" after a status answer, "แล้วแนวทางที่ 3 ล่ะ" after a guideline answer."""
+        """ "แล้วปี 67 ล่ะ" after a status answer, "แล้วแนวทางที่ 3 ล่ะ" after a guideline answer."""
         a = turn.question
         if state.last_kind is None or len(a.content) > FOLLOW_UP_MAX_TOKENS:
             return None

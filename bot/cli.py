@@ -22,7 +22,12 @@ def _date(text: str) -> date:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="budgetbot", description="Budget-guidance assistant (DGA integration plan)")
-    p.add_argument("--knowledge", type=Path, default=None, help="knowledge directory (default: BUDGETBOT_KNOWLEDGE_DIR or ./knowledge)")
+    p.add_argument(
+        "--knowledge",
+        type=Path,
+        default=None,
+        help="knowledge directory (default: BUDGETBOT_KNOWLEDGE_DIR or ./knowledge)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     ask = sub.add_parser("ask", help="answer a question, or each line of stdin")
@@ -42,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_sub.add_parser("check", help="validate the knowledge base")
     check.add_argument("directory", nargs="?", type=Path, default=None)
-    check.add_argument("--sources-dir", type=Path, default=None, help="where the source files live (default: ../shared/sources)")
+    check.add_argument(
+        "--sources-dir", type=Path, default=None, help="where the source files live (default: ../shared/sources)"
+    )
 
     ev = sub.add_parser("eval", help="run an evaluation set and report accuracy")
     ev.add_argument("file", nargs="?", type=Path, default=None)
@@ -119,8 +126,15 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     if workers > 1:
         # Several workers need an import string; settings come from the environment in each.
-        uvicorn.run("handlers.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_config=None, access_log=False)
+        uvicorn.run(
+            "handlers.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+        )
     else:
         from handlers.app import create_app
 

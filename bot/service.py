@@ -112,8 +112,11 @@ class AssistantService:
         try:
             first = await self._bounded(lambda: self.ledger.claim(channel, event_id))
         except Exception as exc:  # noqa: BLE001 - storage down: degrade, never drop the event
-            log.warning("event ledger unavailable, de-duplicating in memory", exc_info=_trace(exc),
-                        extra={"channel": channel, "event_id": event_id})
+            log.warning(
+                "event ledger unavailable, de-duplicating in memory",
+                exc_info=_trace(exc),
+                extra={"channel": channel, "event_id": event_id},
+            )
             return await self._local_ledger.claim(channel, event_id)
         if self._local_ledger is self.ledger:  # no shared ledger: the claim above was the local one
             return first
@@ -184,4 +187,3 @@ def _redact(key: str) -> str:
 def _trace(exc: BaseException) -> bool:
     """A traceback for real failures; none for the expected ones (a timeout, a paused store)."""
     return not isinstance(exc, (StorageSkipped, TimeoutError))
-

@@ -24,9 +24,7 @@ class Settings(BaseSettings):
     line_channel_secret_previous: str | None = Field(
         default=None, validation_alias=_env("LINE_CHANNEL_SECRET_PREVIOUS")
     )
-    line_channel_access_token: str | None = Field(
-        default=None, validation_alias=_env("LINE_CHANNEL_ACCESS_TOKEN")
-    )
+    line_channel_access_token: str | None = Field(default=None, validation_alias=_env("LINE_CHANNEL_ACCESS_TOKEN"))
     line_api_base_url: str = Field(default="https://api.line.me", validation_alias=_env("LINE_API_BASE_URL"))
     line_data_api_base_url: str = Field(
         default="https://api-data.line.me", validation_alias=_env("LINE_DATA_API_BASE_URL")
@@ -46,9 +44,7 @@ class Settings(BaseSettings):
     # Salt for hashing user ids in the question log (PDPA): set it in production, keep it secret.
     user_hash_salt: str = Field(default="budgetbot-dev-salt", validation_alias=_env("BUDGETBOT_USER_HASH_SALT"))
     log_retention_days: int = Field(default=180, ge=1, validation_alias=_env("BUDGETBOT_LOG_RETENTION_DAYS"))
-    conversation_ttl_minutes: int = Field(
-        default=30, ge=1, validation_alias=_env("BUDGETBOT_CONVERSATION_TTL_MINUTES")
-    )
+    conversation_ttl_minutes: int = Field(default=30, ge=1, validation_alias=_env("BUDGETBOT_CONVERSATION_TTL_MINUTES"))
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))
     watch_knowledge: bool = Field(default=True, validation_alias=_env("BUDGETBOT_WATCH_KNOWLEDGE"))
     log_level: str = Field(default="INFO", validation_alias=_env("BUDGETBOT_LOG_LEVEL"))

@@ -118,8 +118,9 @@ def admin_router(ctx: AppContext) -> APIRouter:
 
     # --- the JSON API: every route behind the token -------------------------------------------------------------
 
-    api = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(require_admin)],
-                    route_class=_LoggedValidationRoute)
+    api = APIRouter(
+        prefix=PREFIX, tags=["admin"], dependencies=[Depends(require_admin)], route_class=_LoggedValidationRoute
+    )
 
     @api.get("/review", summary="Questions that got a fallback or a low-confidence answer, grouped")
     async def review(

@@ -114,7 +114,9 @@ def _channels(ctx: AppContext) -> list[Channel]:
 
         channels.append(LineChannel(ctx))
     else:
-        channels.append(DisabledChannel(ctx, "line", "/webhooks/line", "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN"))
+        channels.append(
+            DisabledChannel(ctx, "line", "/webhooks/line", "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN")
+        )
     if settings.telegram_enabled:
         from handlers.telegram import TelegramChannel
 

@@ -53,10 +53,10 @@ class Channel(ABC):
     def router(self) -> APIRouter:
         """Routes for this channel; they exist even when disabled and then answer 404/503."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook: most channels need it, the disabled one not
         """Create SDK clients (needs the running event loop)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook, as start()
         """Finish in-flight work and close clients."""
 
 

@@ -86,8 +86,13 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, send: Send) -> None:
         log.warning("request body too large", extra={"path": scope.get("path"), "limit": self.max_bytes})
         body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -33,7 +33,6 @@ from urllib.parse import parse_qs
 import aiohttp
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
@@ -54,10 +53,11 @@ from linebot.v3.webhooks import (
     TextMessageContent,
     UserSource,
 )
+from starlette.requests import ClientDisconnect
 
 from bot.answer import Answer
-from handlers.channel import AppContext, Channel
 from handlers import line_render
+from handlers.channel import AppContext, Channel
 from handlers.line_render import render_answer, render_error, render_help
 
 log = logging.getLogger(__name__)
@@ -411,7 +411,10 @@ class LineChannel(Channel):
             ambiguous = True
             delay = self.policy.backoff * 2 ** (attempt - 1)
             token_age = time.monotonic() - target.received_at
-            if attempt == self.policy.reply_attempts or token_age + delay + self.policy.request_timeout > self.policy.token_lifetime:
+            if (
+                attempt == self.policy.reply_attempts
+                or token_age + delay + self.policy.request_timeout > self.policy.token_lifetime
+            ):
                 outcome = await self._push(target, messages, reasons)
                 break
             await asyncio.sleep(delay)

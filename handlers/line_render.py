@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from bot.thai import segment
-
 from linebot.v3.messaging import (
     FlexBox,
     FlexBubble,
@@ -30,6 +28,7 @@ from linebot.v3.messaging import (
 )
 
 from bot.answer import Answer, AnswerKind
+from bot.thai import segment
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,7 @@ DEFAULT_QUESTIONS: tuple[str, ...] = (
 )
 
 HELP_TEXT = (
-    "ตอนนี้ผมอ่านได้เฉพาะข้อความตัวอักษรครับ 🙏\n"
-    "พิมพ์คำถามเกี่ยวกับการของบประมาณแผนงานบูรณาการรัฐบาลดิจิทัลได้เลย "
-    "หรือแตะคำถามด้านล่าง"
+    "ตอนนี้ผมอ่านได้เฉพาะข้อความตัวอักษรครับ 🙏\nพิมพ์คำถามเกี่ยวกับการของบประมาณแผนงานบูรณาการรัฐบาลดิจิทัลได้เลย หรือแตะคำถามด้านล่าง"
 )
 ERROR_TEXT = "ขออภัยครับ ระบบขัดข้องชั่วคราว กรุณาลองถามใหม่อีกครั้งในอีกสักครู่"
 EMPTY_TEXT = "ขออภัยครับ ยังไม่มีคำตอบสำหรับคำถามนี้"
@@ -83,7 +80,9 @@ def _units(ch: str) -> int:
 
 def _joins_previous(ch: str) -> bool:
     """True for characters that must stay with the one before (Thai vowel/tone marks, ZWJ, selectors)."""
-    return bool(unicodedata.combining(ch)) or unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200d\ufe0f\ufe0e"
+    return (
+        bool(unicodedata.combining(ch)) or unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200d\ufe0f\ufe0e"
+    )
 
 
 def _cut(text: str, max_units: int) -> tuple[str, str]:
@@ -194,7 +193,9 @@ def _split(text: str, max_units: int, level: int = 0) -> list[str]:
     return _hard_split(text, max_units)
 
 
-def split_text(text: str, *, max_units: int = LINE_LIMITS.max_text_units, max_parts: int = LINE_LIMITS.max_messages) -> list[str]:
+def split_text(
+    text: str, *, max_units: int = LINE_LIMITS.max_text_units, max_parts: int = LINE_LIMITS.max_messages
+) -> list[str]:
     """Split text into at most max_parts non-empty chunks of at most max_units UTF-16 units each.
 
     Splits on paragraph, then line, then word boundaries; what does not fit in max_parts is cut and marked
@@ -330,7 +331,11 @@ def flex_summary(answer: Answer, limits: LineLimits = LINE_LIMITS) -> FlexMessag
                 contents=[
                     FlexText(text=row.label, size="sm", color="#888888", flex=2, wrap=True),
                     FlexText(
-                        text=row.value, size="sm", flex=4, wrap=True, weight="bold" if row.color else None,
+                        text=row.value,
+                        size="sm",
+                        flex=4,
+                        wrap=True,
+                        weight="bold" if row.color else None,
                         color=row.color or "#333333",
                     ),
                 ],
@@ -381,7 +386,9 @@ def render_answer(answer: Answer, limits: LineLimits = LINE_LIMITS) -> list[Mess
     return _attach_quick_reply(messages, answer.suggestions, limits)
 
 
-def render_text(text: str, suggestions: Sequence[str] = DEFAULT_QUESTIONS, limits: LineLimits = LINE_LIMITS) -> list[Message]:
+def render_text(
+    text: str, suggestions: Sequence[str] = DEFAULT_QUESTIONS, limits: LineLimits = LINE_LIMITS
+) -> list[Message]:
     """A plain reply (help, errors) with quick replies."""
     chunks = split_text(text, max_units=limits.max_text_units, max_parts=limits.max_messages) or [EMPTY_TEXT]
     return _attach_quick_reply([TextMessage(text=c) for c in chunks], suggestions, limits)

@@ -33,11 +33,28 @@ COLUMNS, ROWS = 2, 2
 MENU_NAME = "budgetbot-main"
 CHAT_BAR_TEXT = "เมนู"  # at most 14 characters
 
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts",
-             Path.home() / ".local/share/fonts")
+FONT_DIRS = (
+    Path("/usr/share/fonts"),
+    Path("/usr/local/share/fonts"),
+    Path.home() / ".fonts",
+    Path.home() / ".local/share/fonts",
+)
 # Thai fonts commonly installed (Noto, TLWG/fonts-thai-tlwg, Sarabun), best looking first.
-PREFERRED_FONTS = ("NotoSansThai", "NotoSansThaiLooped", "Sarabun", "Loma", "Garuda", "Waree", "Umpush",
-                   "Sawasdee", "Kinnari", "Norasi", "Laksaman", "TlwgTypo", "Purisa")
+PREFERRED_FONTS = (
+    "NotoSansThai",
+    "NotoSansThaiLooped",
+    "Sarabun",
+    "Loma",
+    "Garuda",
+    "Waree",
+    "Umpush",
+    "Sawasdee",
+    "Kinnari",
+    "Norasi",
+    "Laksaman",
+    "TlwgTypo",
+    "Purisa",
+)
 THAI_PROBE = "กขคสวัสดี"
 
 
@@ -74,8 +91,11 @@ def rich_menu_request(buttons: Sequence[MenuButton] = BUTTONS) -> RichMenuReques
         for button, (x, y, w, h) in zip(buttons, _cells(), strict=True)
     ]
     return RichMenuRequest(
-        size=RichMenuSize(width=WIDTH, height=HEIGHT), selected=True, name=MENU_NAME,
-        chat_bar_text=CHAT_BAR_TEXT, areas=areas,
+        size=RichMenuSize(width=WIDTH, height=HEIGHT),
+        selected=True,
+        name=MENU_NAME,
+        chat_bar_text=CHAT_BAR_TEXT,
+        areas=areas,
     )
 
 
@@ -100,7 +120,7 @@ def _rank(path: Path) -> tuple[int, int]:
         preference = next(i for i, name in enumerate(PREFERRED_FONTS) if family.lower() == name.lower())
     except StopIteration:
         preference = len(PREFERRED_FONTS)
-    style = stem[len(family):].lower()
+    style = stem[len(family) :].lower()
     # Bold upright first: it reads best at a glance on a phone.
     style_rank = 0 if style == "-bold" else 1 if style == "" else 2
     return preference, style_rank
@@ -153,8 +173,12 @@ def _draw_icon(draw: ImageDraw.ImageDraw, icon: str, cx: int, cy: int, r: int) -
             draw.line((cx - r // 2, y, cx + r, y), fill=white, width=w)
     elif icon == "check":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=white, width=w)
-        draw.line((cx - r // 2, cy, cx - r // 8, cy + r // 2.5, cx + r // 2, cy - r // 2.5), fill=white, width=w,
-                  joint="curve")
+        draw.line(
+            (cx - r // 2, cy, cx - r // 8, cy + r // 2.5, cx + r // 2, cy - r // 2.5),
+            fill=white,
+            width=w,
+            joint="curve",
+        )
     else:  # help: a circle with a question mark
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=white, width=w)
         font = _latin_font(int(r * 1.3))
@@ -200,8 +224,7 @@ async def create_rich_menu(settings: Settings, image_out: Path | None = None) ->
         return 2
     font_path = find_thai_font()
     if font_path is None:
-        print("no Thai font found: drawing English labels (install fonts-thai-tlwg or Noto Sans Thai)",
-              file=sys.stderr)
+        print("no Thai font found: drawing English labels (install fonts-thai-tlwg or Noto Sans Thai)", file=sys.stderr)
     image = draw_rich_menu_image(font_path)
     if image_out is not None:
         image_out.parent.mkdir(parents=True, exist_ok=True)

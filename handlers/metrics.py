@@ -11,30 +11,40 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
-            "budgetbot_webhooks_total", "Webhook requests by channel and outcome",
-            ["channel", "outcome"], registry=self.registry,
+            "budgetbot_webhooks_total",
+            "Webhook requests by channel and outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
         )
-        self.answers = Counter(
-            "budgetbot_answers_total", "Answers by kind", ["kind"], registry=self.registry
-        )
+        self.answers = Counter("budgetbot_answers_total", "Answers by kind", ["kind"], registry=self.registry)
         self.fallbacks = Counter(
             "budgetbot_fallbacks_total", "Questions the assistant could not answer", registry=self.registry
         )
         self.reply_failures = Counter(
-            "budgetbot_reply_failures_total", "Failed replies by channel and reason",
-            ["channel", "reason"], registry=self.registry,
+            "budgetbot_reply_failures_total",
+            "Failed replies by channel and reason",
+            ["channel", "reason"],
+            registry=self.registry,
         )
         self.answer_latency = Histogram(
-            "budgetbot_answer_seconds", "Time to compute an answer",
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5), registry=self.registry,
+            "budgetbot_answer_seconds",
+            "Time to compute an answer",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
+            registry=self.registry,
         )
         self.webhook_latency = Histogram(
-            "budgetbot_webhook_seconds", "Time to acknowledge a webhook", ["channel"],
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0), registry=self.registry,
+            "budgetbot_webhook_seconds",
+            "Time to acknowledge a webhook",
+            ["channel"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+            registry=self.registry,
         )
         self.reply_latency = Histogram(
-            "budgetbot_reply_seconds", "Time from webhook to reply sent", ["channel"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=self.registry,
+            "budgetbot_reply_seconds",
+            "Time from webhook to reply sent",
+            ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
         )
 
     def observe_answer(self, answer: Answer, seconds: float) -> None:

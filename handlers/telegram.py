@@ -331,7 +331,9 @@ class TelegramChannel(Channel):
             return
         question = self.callbacks.decode(query.data or "")
         if question is None:
-            log.info("telegram: unknown or expired suggestion", extra={"channel": CHANNEL, "event_id": update.update_id})
+            log.info(
+                "telegram: unknown or expired suggestion", extra={"channel": CHANNEL, "event_id": update.update_id}
+            )
             await self._send(context.bot, update.update_id, chat_id, [notice(EXPIRED_SUGGESTION_TEXT)])
             return
         await self._answer(update, context, question, heading=question)

@@ -20,8 +20,15 @@ def ask(question: str, today: date = TODAY) -> Answer:
 
 @pytest.mark.parametrize(
     "question",
-    ["ปีงบ 2566 ยังยื่นได้ไหม", "ปีงบ66 ยังยื่นได้มั้ย", "ปี66ยังยื่นทันไหม", "ปีงบประมาณ ๒๕๖๖ ยังเปิดรับคำขอไหม",
-     "FY2566 still accepting requests?", "is FY2023 still open for requests?", "งบ 66 หมดเขตหรือยัง"],
+    [
+        "ปีงบ 2566 ยังยื่นได้ไหม",
+        "ปีงบ66 ยังยื่นได้มั้ย",
+        "ปี66ยังยื่นทันไหม",
+        "ปีงบประมาณ ๒๕๖๖ ยังเปิดรับคำขอไหม",
+        "FY2566 still accepting requests?",
+        "is FY2023 still open for requests?",
+        "งบ 66 หมดเขตหรือยัง",
+    ],
 )
 def test_year_forms_all_resolve_to_2566_and_a_begun_year_is_closed(question: str) -> None:
     a = ask(question)
@@ -69,8 +76,10 @@ def test_status_without_a_year_answers_for_the_next_fiscal_year() -> None:
 def _with_window(tmp_path: Path, opens: str, closes: str) -> Assistant:
     kdir = copy_knowledge(tmp_path)
     with open(kdir / "fiscal_years.yaml", "a", encoding="utf-8") as f:
-        f.write(f"\n  - year: 2572\n    window:\n      opens: {opens}\n      closes: {closes}\n"
-                "      sources: [dga-briefing-fy2566]\n")
+        f.write(
+            f"\n  - year: 2572\n    window:\n      opens: {opens}\n      closes: {closes}\n"
+            "      sources: [dga-briefing-fy2566]\n"
+        )
     return Assistant.build(load_knowledge(kdir))
 
 
@@ -147,8 +156,15 @@ def test_eligibility_answer_is_honest_about_what_the_sources_lack() -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["พรุ่งนี้ฝนตกไหม", "ร้านข้าวมันไก่แถวนี้อร่อย", "ทำพาสปอร์ตใช้เอกสารอะไร", "ยื่นภาษีเงินได้ปีงบ 66 ถึงวันไหน",
-     "what's the weather in Bangkok", "หวยงวดนี้ออกอะไร", "ขอวีซ่าญี่ปุ่นยังไง"],
+    [
+        "พรุ่งนี้ฝนตกไหม",
+        "ร้านข้าวมันไก่แถวนี้อร่อย",
+        "ทำพาสปอร์ตใช้เอกสารอะไร",
+        "ยื่นภาษีเงินได้ปีงบ 66 ถึงวันไหน",
+        "what's the weather in Bangkok",
+        "หวยงวดนี้ออกอะไร",
+        "ขอวีซ่าญี่ปุ่นยังไง",
+    ],
 )
 def test_out_of_scope_questions_get_a_fallback_never_a_fact(question: str) -> None:
     a = ask(question)
@@ -172,8 +188,19 @@ def test_close_but_unclear_question_offers_did_you_mean_suggestions() -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["", "   \n\t ", "😀🙏🎉", "\x00\x07\x1b[31m", "ก" * 10_000, "ปีงบ 66 " * 2000, "ปีงบ66ยังยื่นได้ไหม\u200b\u200d\ufeff",
-     "Привет 你好 مرحبا ปีงบ", "\ud800", "?????", "1234567890"],
+    [
+        "",
+        "   \n\t ",
+        "😀🙏🎉",
+        "\x00\x07\x1b[31m",
+        "ก" * 10_000,
+        "ปีงบ 66 " * 2000,
+        "ปีงบ66ยังยื่นได้ไหม\u200b\u200d\ufeff",
+        "Привет 你好 مرحبا ปีงบ",
+        "\ud800",
+        "?????",
+        "1234567890",
+    ],
 )
 def test_bad_input_gets_a_sensible_answer_without_an_exception(question: str) -> None:
     a = ask(question)
@@ -183,7 +210,11 @@ def test_bad_input_gets_a_sensible_answer_without_an_exception(question: str) ->
 
 
 def test_greeting_and_help_offer_example_questions() -> None:
-    for q, kind in (("สวัสดีครับ", AnswerKind.GREETING), ("ช่วยอะไรได้บ้าง", AnswerKind.HELP), ("hello", AnswerKind.GREETING)):
+    for q, kind in (
+        ("สวัสดีครับ", AnswerKind.GREETING),
+        ("ช่วยอะไรได้บ้าง", AnswerKind.HELP),
+        ("hello", AnswerKind.GREETING),
+    ):
         a = ask(q)
         assert a.kind is kind
         assert len(a.suggestions) >= 3

@@ -264,8 +264,9 @@ class _Line:
     def replied(self, token: str) -> bool:
         return any(reply_token_of(r) == token for r in self.fake.replies())
 
-    def ask(self, user: int, question: str, *, event_id: str | None = None,
-            timeout: float = 10) -> tuple[dict[str, Any], float]:
+    def ask(
+        self, user: int, question: str, *, event_id: str | None = None, timeout: float = 10
+    ) -> tuple[dict[str, Any], float]:
         """Post one message and wait for its reply; returns the event and the seconds until the reply."""
         event = text_event(question, source=user_source(_user(user)), event_id=event_id)
         started = time.monotonic()
@@ -274,8 +275,9 @@ class _Line:
         return event, time.monotonic() - started
 
     def redeliver(self, event: dict[str, Any]) -> dict[str, Any]:
-        again = text_event(event["message"]["text"], source=event["source"], event_id=event["webhookEventId"],
-                           redelivery=True)
+        again = text_event(
+            event["message"]["text"], source=event["source"], event_id=event["webhookEventId"], redelivery=True
+        )
         assert _post_line(self.base_url, again).status_code == 200
         return again
 
@@ -290,9 +292,11 @@ def test_database_outage_degrades_then_recovers_by_itself(postgres_url: str, tmp
 
     def in_database(marker: str, event_id: str) -> tuple[list[str], int]:
         with check.connect() as connection:
-            logged = connection.execute(
-                text("SELECT channel FROM question_log WHERE question = :q"), {"q": marker}
-            ).scalars().all()
+            logged = (
+                connection.execute(text("SELECT channel FROM question_log WHERE question = :q"), {"q": marker})
+                .scalars()
+                .all()
+            )
             claimed = connection.execute(
                 text("SELECT count(*) FROM processed_events WHERE channel = 'line' AND event_id = :e"),
                 {"e": event_id},
@@ -315,8 +319,11 @@ def test_database_outage_degrades_then_recovers_by_itself(postgres_url: str, tmp
         wait_until(one_more, 20, interval=0.5, message="questions logged in the database again")
         return found[0]
 
-    with FakeLine(access_token=TOKEN) as fake, FakeTelegram(token=TG_TOKEN) as tg, \
-            TcpProxy(real.host or "127.0.0.1", real.port or 5432) as proxy:
+    with (
+        FakeLine(access_token=TOKEN) as fake,
+        FakeTelegram(token=TG_TOKEN) as tg,
+        TcpProxy(real.host or "127.0.0.1", real.port or 5432) as proxy,
+    ):
         env = base_env(tmp_path)
         env.update(
             LINE_CHANNEL_SECRET=SECRET,
@@ -395,8 +402,10 @@ def test_sigterm_finishes_replies_in_flight(tmp_path: Path) -> None:
             LINE_DATA_API_BASE_URL=line.url,
             BUDGETBOT_WATCH_KNOWLEDGE="false",
         )
-        events = [text_event(q, source=user_source(_user(300 + i)))
-                  for i, q in enumerate(["สวัสดี", "แนวทางมีอะไรบ้าง", "ช่วยอะไรได้บ้าง", "ปีงบประมาณนี้ยังยื่นคำขอได้ไหม"])]
+        events = [
+            text_event(q, source=user_source(_user(300 + i)))
+            for i, q in enumerate(["สวัสดี", "แนวทางมีอะไรบ้าง", "ช่วยอะไรได้บ้าง", "ปีงบประมาณนี้ยังยื่นคำขอได้ไหม"])
+        ]
         with running_server(env, tmp_path) as server:
             for event in events:
                 assert _post_line(server.base_url, event).status_code == 200

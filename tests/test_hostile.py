@@ -128,8 +128,24 @@ def test_thai_digits_read_as_ascii_digits(numbers: str, filler: str) -> None:
 
 
 _LONG_PATTERNS = [
-    "ปีงบ", "2566-", "1", "fy", "ปีงบประมาณ 66 ", "ๆ", "ค่ะะะ", ". ", "1.", "1,", "ปี 6", "\u200b", "ก่", "x ",
-    "ยื่น 66 ", "((((", "พ.ศ.", "ล้านบาท",
+    "ปีงบ",
+    "2566-",
+    "1",
+    "fy",
+    "ปีงบประมาณ 66 ",
+    "ๆ",
+    "ค่ะะะ",
+    ". ",
+    "1.",
+    "1,",
+    "ปี 6",
+    "\u200b",
+    "ก่",
+    "x ",
+    "ยื่น 66 ",
+    "((((",
+    "พ.ศ.",
+    "ล้านบาท",
 ]
 
 
@@ -249,32 +265,100 @@ json_values = st.recursive(
     max_leaves=12,
 )
 special_values = st.sampled_from(
-    ["", " ", "\x00", "\ud800", "0" * 32, "f" * 32, "x" * 6000, "๑๒๓", "ปีงบ 2566" * 300, -1, 0, 2**63, 10**30,
-     1e308, True, [], {}, {"type": "user"}, "q=", "q=%E0%B8%AA%E0%B8%A7", "<b>&amp;</b>", "/start", "/help@bot"]
+    [
+        "",
+        " ",
+        "\x00",
+        "\ud800",
+        "0" * 32,
+        "f" * 32,
+        "x" * 6000,
+        "๑๒๓",
+        "ปีงบ 2566" * 300,
+        -1,
+        0,
+        2**63,
+        10**30,
+        1e308,
+        True,
+        [],
+        {},
+        {"type": "user"},
+        "q=",
+        "q=%E0%B8%AA%E0%B8%A7",
+        "<b>&amp;</b>",
+        "/start",
+        "/help@bot",
+    ]
 )
 any_value = st.one_of(json_values, special_values)
 header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 headers = st.dictionaries(
-    st.sampled_from(["content-type", "x-line-signature", SECRET_HEADER.lower(), "authorization", "x-forwarded-for",
-                     "content-encoding", "accept", "user-agent"]),
+    st.sampled_from(
+        [
+            "content-type",
+            "x-line-signature",
+            SECRET_HEADER.lower(),
+            "authorization",
+            "x-forwarded-for",
+            "content-encoding",
+            "accept",
+            "user-agent",
+        ]
+    ),
     header_text,
     max_size=5,
 )
 DELETE = object()
 
 LINE_PATHS = [
-    ("type",), ("mode",), ("timestamp",), ("source",), ("source", "type"), ("source", "userId"),
-    ("source", "groupId"), ("source", "roomId"), ("webhookEventId",), ("deliveryContext",),
-    ("deliveryContext", "isRedelivery"), ("replyToken",), ("message",), ("message", "type"), ("message", "text"),
-    ("message", "id"), ("message", "quoteToken"), ("message", "emojis"), ("message", "mention"), ("postback",),
-    ("postback", "data"), ("postback", "params"), ("follow",), ("follow", "isUnblocked"), ("somethingNew",),
+    ("type",),
+    ("mode",),
+    ("timestamp",),
+    ("source",),
+    ("source", "type"),
+    ("source", "userId"),
+    ("source", "groupId"),
+    ("source", "roomId"),
+    ("webhookEventId",),
+    ("deliveryContext",),
+    ("deliveryContext", "isRedelivery"),
+    ("replyToken",),
+    ("message",),
+    ("message", "type"),
+    ("message", "text"),
+    ("message", "id"),
+    ("message", "quoteToken"),
+    ("message", "emojis"),
+    ("message", "mention"),
+    ("postback",),
+    ("postback", "data"),
+    ("postback", "params"),
+    ("follow",),
+    ("follow", "isUnblocked"),
+    ("somethingNew",),
 ]
 TG_PATHS = [
-    ("update_id",), ("message",), ("message", "text"), ("message", "chat"), ("message", "chat", "id"),
-    ("message", "chat", "type"), ("message", "from"), ("message", "from", "id"), ("message", "entities"),
-    ("message", "date"), ("message", "message_id"), ("message", "photo"), ("message", "reply_to_message"),
-    ("callback_query",), ("callback_query", "data"), ("callback_query", "id"), ("callback_query", "message"),
-    ("callback_query", "from"), ("edited_message",), ("my_chat_member",),
+    ("update_id",),
+    ("message",),
+    ("message", "text"),
+    ("message", "chat"),
+    ("message", "chat", "id"),
+    ("message", "chat", "type"),
+    ("message", "from"),
+    ("message", "from", "id"),
+    ("message", "entities"),
+    ("message", "date"),
+    ("message", "message_id"),
+    ("message", "photo"),
+    ("message", "reply_to_message"),
+    ("callback_query",),
+    ("callback_query", "data"),
+    ("callback_query", "id"),
+    ("callback_query", "message"),
+    ("callback_query", "from"),
+    ("edited_message",),
+    ("my_chat_member",),
 ]
 LINE_KINDS = {
     "text": lambda: text_event("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", source=user_source("U" + secrets.token_hex(16))),
@@ -293,8 +377,14 @@ TG_KINDS = {
     "photo": lambda: photo_update(next(_update_ids), chat_id=secrets.randbelow(10**9) + 1),
     "callback": lambda: callback_update(next(_update_ids), "s:unknown", chat_id=secrets.randbelow(10**9) + 1),
 }
-mutations = st.lists(st.tuples(st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=10**6),
-                               st.one_of(any_value, st.just(DELETE))), max_size=4)
+mutations = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=3),
+        st.integers(min_value=0, max_value=10**6),
+        st.one_of(any_value, st.just(DELETE)),
+    ),
+    max_size=4,
+)
 
 
 def _mutate(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -311,8 +401,9 @@ def _mutate(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
         node[path[-1]] = copy.deepcopy(value)
 
 
-def _build(kinds: list[str], changes: list[tuple[int, int, Any]], makers: dict[str, Any],
-           paths: list[tuple[str, ...]]) -> list[dict[str, Any]]:
+def _build(
+    kinds: list[str], changes: list[tuple[int, int, Any]], makers: dict[str, Any], paths: list[tuple[str, ...]]
+) -> list[dict[str, Any]]:
     items = [makers[k]() for k in kinds]
     for which, path_index, value in changes:
         _mutate(items[which % len(items)], paths[path_index % len(paths)], value)
@@ -330,8 +421,9 @@ def _dump(value: Any) -> bytes:
 
 @FUZZ
 @given(body=st.binary(max_size=300), extra=headers)
-def test_webhooks_and_api_never_500_on_arbitrary_bytes(client: TestClient, background: Any, body: bytes,
-                                                       extra: dict[str, str]) -> None:
+def test_webhooks_and_api_never_500_on_arbitrary_bytes(
+    client: TestClient, background: Any, body: bytes, extra: dict[str, str]
+) -> None:
     for path in ("/webhooks/line", "/webhooks/telegram", "/api/ask"):
         response = client.post(path, content=body, headers=extra)
         assert response.status_code < 500, (path, body, extra, response.text)
@@ -339,8 +431,9 @@ def test_webhooks_and_api_never_500_on_arbitrary_bytes(client: TestClient, backg
 
 @FUZZ
 @given(value=any_value, extra=headers)
-def test_webhooks_never_500_on_arbitrary_json(client: TestClient, background: Any, value: Any,
-                                              extra: dict[str, str]) -> None:
+def test_webhooks_never_500_on_arbitrary_json(
+    client: TestClient, background: Any, value: Any, extra: dict[str, str]
+) -> None:
     body = _dump(value)
     line = client.post("/webhooks/line", content=body, headers=_with(extra, "X-Line-Signature", sign(body, SECRET)))
     assert line.status_code in (200, 400), (body, line.text)
@@ -349,26 +442,36 @@ def test_webhooks_never_500_on_arbitrary_json(client: TestClient, background: An
 
 
 @FUZZ
-@given(kinds=st.lists(st.sampled_from(sorted(LINE_KINDS)), min_size=1, max_size=3), changes=mutations,
-       destination=any_value)
+@given(
+    kinds=st.lists(st.sampled_from(sorted(LINE_KINDS)), min_size=1, max_size=3),
+    changes=mutations,
+    destination=any_value,
+)
 @example(kinds=["text"], changes=[(0, 0, "message")], destination="U0")  # type and content disagree
 def test_signed_line_events_with_arbitrary_fields_never_500(
     client: TestClient, background: Any, kinds: list[str], changes: list[tuple[int, int, Any]], destination: Any
 ) -> None:
     events = _build(kinds, changes, LINE_KINDS, LINE_PATHS)
     body = _dump({"destination": destination, "events": events})
-    response = client.post("/webhooks/line", content=body,
-                           headers={"Content-Type": "application/json", "X-Line-Signature": sign(body, SECRET)})
+    response = client.post(
+        "/webhooks/line",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Line-Signature": sign(body, SECRET)},
+    )
     assert response.status_code in (200, 400), (body, response.text)
 
 
 @FUZZ
 @given(kinds=st.lists(st.sampled_from(sorted(TG_KINDS)), min_size=1, max_size=1), changes=mutations)
-def test_telegram_updates_with_arbitrary_fields_never_500(client: TestClient, background: Any, kinds: list[str],
-                                                         changes: list[tuple[int, int, Any]]) -> None:
+def test_telegram_updates_with_arbitrary_fields_never_500(
+    client: TestClient, background: Any, kinds: list[str], changes: list[tuple[int, int, Any]]
+) -> None:
     (update,) = _build(kinds, changes, TG_KINDS, TG_PATHS)
-    response = client.post("/webhooks/telegram", content=_dump(update),
-                           headers={"Content-Type": "application/json", SECRET_HEADER: TG_SECRET})
+    response = client.post(
+        "/webhooks/telegram",
+        content=_dump(update),
+        headers={"Content-Type": "application/json", SECRET_HEADER: TG_SECRET},
+    )
     assert response.status_code in (200, 400), (update, response.text)
 
 
@@ -403,11 +506,19 @@ def test_hostile_input_never_crashed_a_handler_or_made_an_invalid_reply(
     records = background.records()
     crashed = [r for r in records if r.get("level") in ("error", "critical") or "exception" in r]
     assert crashed == [], json.dumps(crashed[:3], ensure_ascii=False, indent=1)[:4000]
-    refused_line = [(r.status, r.body[:300]) for r in line_fake.requests
-                    if r.status == 400 and b"reply token" not in r.body.lower() and r.json is not None
-                    and reply_token_of(r) not in ("0" * 32, "f" * 32)]
-    refused_tg = [(c.method, c.status, c.params.get("text", "")[:200]) for c in tg_fake.calls
-                  if c.status == 400 and c.method.lower() == "sendmessage"]
+    refused_line = [
+        (r.status, r.body[:300])
+        for r in line_fake.requests
+        if r.status == 400
+        and b"reply token" not in r.body.lower()
+        and r.json is not None
+        and reply_token_of(r) not in ("0" * 32, "f" * 32)
+    ]
+    refused_tg = [
+        (c.method, c.status, c.params.get("text", "")[:200])
+        for c in tg_fake.calls
+        if c.status == 400 and c.method.lower() == "sendmessage"
+    ]
     assert refused_line == []
     assert refused_tg == []
 
@@ -547,8 +658,13 @@ def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
     records = parse_json_lines(log_text)
     messages = {str(r.get("message")) for r in records}
     # The failing paths really ran (and were logged), so the check below means something.
-    for expected in ("LINE webhook rejected: bad signature", "LINE reply failed", "telegram reply failed",
-                     "telegram webhook: wrong or missing secret token", "admin request refused"):
+    for expected in (
+        "LINE webhook rejected: bad signature",
+        "LINE reply failed",
+        "telegram reply failed",
+        "telegram webhook: wrong or missing secret token",
+        "admin request refused",
+    ):
         assert expected in messages, expected
     assert _leaks(log_text, values) == []
 
@@ -571,8 +687,11 @@ def test_a_rejected_bot_token_is_not_logged(tmp_path: Path, capfd: pytest.Captur
             log_level="DEBUG",
         )
         with TestClient(create_app(settings_)) as client:
-            refused = client.post("/webhooks/telegram", content=_dump(text_update(1, "สวัสดี", chat_id=7)),
-                                  headers={SECRET_HEADER: TG_SECRET})
+            refused = client.post(
+                "/webhooks/telegram",
+                content=_dump(text_update(1, "สวัสดี", chat_id=7)),
+                headers={SECRET_HEADER: TG_SECRET},
+            )
             assert refused.status_code == 503
     err = capfd.readouterr().err
     start_failed = "telegram start failed; webhooks get 503 until it works"
@@ -582,8 +701,18 @@ def test_a_rejected_bot_token_is_not_logged(tmp_path: Path, capfd: pytest.Captur
 
 
 def _exercise_every_route(http: httpx.Client, line: FakeLine, tg: FakeTelegram) -> None:
-    for path in ("/", "/static/console.js", "/static/console.css", "/healthz", "/readyz", "/metrics",
-                 "/openapi.json", "/docs", "/admin/", "/nothing-here"):
+    for path in (
+        "/",
+        "/static/console.js",
+        "/static/console.css",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/admin/",
+        "/nothing-here",
+    ):
         assert http.get(path).status_code < 500, path
     # The admin API: no token, a wrong one, the right one.
     assert http.get("/admin/review").status_code == 401

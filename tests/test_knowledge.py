@@ -82,8 +82,11 @@ def test_missing_answer_is_reported(tmp_path: Path) -> None:
 
 def test_unknown_source_and_broken_reference_are_errors(tmp_path: Path) -> None:
     kdir = copy_knowledge(tmp_path)
-    _edit(kdir / "faq_plan.yaml", "    sources: [dga-briefing-fy2566]\n    related: [plan-why, guidelines-overview]",
-          "    sources: [no-such-source]\n    related: [plan-why, guidelines-overview]")
+    _edit(
+        kdir / "faq_plan.yaml",
+        "    sources: [dga-briefing-fy2566]\n    related: [plan-why, guidelines-overview]",
+        "    sources: [no-such-source]\n    related: [plan-why, guidelines-overview]",
+    )
     _edit(kdir / "faq_plan.yaml", "related: [fy2566-briefing, plan-owner]", "related: [fy2566-briefing, nobody]")
     with pytest.raises(KnowledgeLoadError) as err:
         load_knowledge(kdir)
@@ -102,10 +105,15 @@ def test_source_file_missing_from_sources_dir_is_an_error(tmp_path: Path) -> Non
 def test_question_shared_by_two_entries_is_an_error(tmp_path: Path) -> None:
     kdir = copy_knowledge(tmp_path)
     # The plan-what question added to act-published as well.
-    _edit(kdir / "faq_history.yaml", '      - "กฎหมายนี้ออกเมื่อไหร่"\n',
-          '      - "กฎหมายนี้ออกเมื่อไหร่"\n      - "แผนงานบูรณาการรัฐบาลดิจิทัลคืออะไร"\n')
+    _edit(
+        kdir / "faq_history.yaml",
+        '      - "กฎหมายนี้ออกเมื่อไหร่"\n',
+        '      - "กฎหมายนี้ออกเมื่อไหร่"\n      - "แผนงานบูรณาการรัฐบาลดิจิทัลคืออะไร"\n',
+    )
     report = check_knowledge(kdir, SOURCES)
-    assert any("act-published" in p.message and "plan-what" in p.message and "share" in p.message for p in report.errors)
+    assert any(
+        "act-published" in p.message and "plan-what" in p.message and "share" in p.message for p in report.errors
+    )
 
 
 def test_duplicate_entry_id_names_both_places(tmp_path: Path) -> None:

@@ -171,7 +171,10 @@ def test_no_suggestions_no_quick_reply() -> None:
 
 def _status(text: str = "ยังยื่นคำขอได้ครับ", **kw: object) -> Answer:
     base: dict[str, object] = dict(
-        fiscal_year=2570, accepting=True, as_of=date(2026, 11, 21), title="ปีงบประมาณ 2570",
+        fiscal_year=2570,
+        accepting=True,
+        as_of=date(2026, 11, 21),
+        title="ปีงบประมาณ 2570",
         suggestions=["แนวทางมีอะไรบ้าง"],
         sources=[SourceRef(id="circular-2569", title="หนังสือเวียน สพร.", posted=date(2026, 1, 5))],
     )

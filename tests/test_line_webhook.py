@@ -19,9 +19,15 @@ from fastapi.testclient import TestClient
 import handlers.line as line_module
 from bot.settings import Settings
 from handlers.app import create_app
-from tests.support.faults import line_idle, metric_value
 from handlers.line import ReplyPolicy, postback_question, verify_signature
-from handlers.line_richmenu import HEIGHT, WIDTH, create_rich_menu, draw_rich_menu_image, find_thai_font, has_thai_glyphs
+from handlers.line_richmenu import (
+    HEIGHT,
+    WIDTH,
+    create_rich_menu,
+    draw_rich_menu_image,
+    find_thai_font,
+    has_thai_glyphs,
+)
 from tests.fakes.fake_line import (
     DUMMY_REPLY_TOKENS,
     PUSH_PATH,
@@ -41,6 +47,7 @@ from tests.fakes.fake_line import (
     unknown_event,
     user_source,
 )
+from tests.support.faults import line_idle, metric_value
 from tests.support.server import base_env, running_server
 
 SECRET = "test-channel-secret-0123456789ab"
@@ -228,7 +235,12 @@ def test_bad_or_missing_signature_gets_400_and_no_reply(client: TestClient, fake
     assert client.post("/webhooks/line", content=body, headers=bad).status_code == 400
     # A valid signature of a different body (a replay with edited content) is refused too.
     tampered = body.replace("สวัสดี".encode(), "ลาก่อน".encode())
-    assert client.post("/webhooks/line", content=tampered, headers={**headers, "X-Line-Signature": sign(body, SECRET)}).status_code == 400
+    assert (
+        client.post(
+            "/webhooks/line", content=tampered, headers={**headers, "X-Line-Signature": sign(body, SECRET)}
+        ).status_code
+        == 400
+    )
     settle(client)
     assert fake.requests == []
     assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="bad_signature") == before + 4
@@ -402,8 +414,15 @@ def test_a_burst_is_queued_and_a_token_that_expired_in_the_queue_is_pushed_not_t
 ) -> None:
     # One event at a time, and a token "lifetime" shorter than a slow reply: the second event waits in the
     # queue until its token is dead, so it must go out as a push without a doomed reply attempt.
-    policy = ReplyPolicy(request_timeout=1.0, reply_attempts=1, push_attempts=1, backoff=0.05,
-                         shutdown_timeout=5.0, token_lifetime=1.5, max_concurrent_events=1)
+    policy = ReplyPolicy(
+        request_timeout=1.0,
+        reply_attempts=1,
+        push_attempts=1,
+        backoff=0.05,
+        shutdown_timeout=5.0,
+        token_lifetime=1.5,
+        max_concurrent_events=1,
+    )
     monkeypatch.setattr(line_module, "REPLY_POLICY", policy)
     with FakeLine(access_token=TOKEN) as fake, TestClient(create_app(_settings(tmp_path, fake))) as client:
         fake.delay_replies(0.8)
@@ -495,12 +514,19 @@ def test_real_server_process_replies_through_the_line_sdk(tmp_path: Path) -> Non
             again = text_event("ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", event_id=event["webhookEventId"], redelivery=True)
             body, headers = signed_webhook([again], SECRET)
             assert httpx.post(f"{server.base_url}/webhooks/line", content=body, headers=headers).status_code == 200
-            bad = httpx.post(f"{server.base_url}/webhooks/line", content=body,
-                             headers={**headers, "X-Line-Signature": sign(body, "wrong")})
+            bad = httpx.post(
+                f"{server.base_url}/webhooks/line",
+                content=body,
+                headers={**headers, "X-Line-Signature": sign(body, "wrong")},
+            )
             assert bad.status_code == 400
             junk = b"{oops"
-            assert httpx.post(f"{server.base_url}/webhooks/line", content=junk,
-                              headers={"X-Line-Signature": sign(junk, SECRET)}).status_code == 400
+            assert (
+                httpx.post(
+                    f"{server.base_url}/webhooks/line", content=junk, headers={"X-Line-Signature": sign(junk, SECRET)}
+                ).status_code
+                == 400
+            )
 
             fake.reject_reply_tokens()
             lost = text_event("แนวทางมีอะไรบ้าง", source=user_source("U" + "e" * 32))

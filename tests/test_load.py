@@ -78,8 +78,9 @@ def _server(env: dict[str, str], tmp: Path, workers: int) -> Iterator[tuple[str,
         return
     port = free_port()
     log_path = tmp / f"server-{port}.log"
-    with spawn(budgetbot_command(port, workers), port=port, env=env, cwd=tmp, log_path=log_path,
-               probe=ask_probe) as server:
+    with spawn(
+        budgetbot_command(port, workers), port=port, env=env, cwd=tmp, log_path=log_path, probe=ask_probe
+    ) as server:
         server.wait_log(r'"message": "budgetbot started"', workers)  # every worker up, not just the first
         yield server.base_url, log_path
 
@@ -87,8 +88,12 @@ def _server(env: dict[str, str], tmp: Path, workers: int) -> Iterator[tuple[str,
 def run_load(tmp: Path, *, events: int, senders: int, workers: int, database_url: str | None = None) -> Outcome:
     with FakeLine(access_token=TOKEN) as fake:
         env = base_env(tmp)
-        env.update(LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=fake.url,
-                   LINE_DATA_API_BASE_URL=fake.url)
+        env.update(
+            LINE_CHANNEL_SECRET=SECRET,
+            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
+            LINE_API_BASE_URL=fake.url,
+            LINE_DATA_API_BASE_URL=fake.url,
+        )
         if database_url:
             env["BUDGETBOT_DATABASE_URL"] = database_url
         plan = plan_line_load(events, secret=SECRET, redeliver_fraction=REDELIVERED)
@@ -170,8 +175,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=None, help="PostgreSQL instead of the SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="budgetbot-load-") as tmp:
-        outcome = run_load(Path(tmp), events=args.events, senders=args.senders, workers=args.workers,
-                           database_url=args.database_url)
+        outcome = run_load(
+            Path(tmp), events=args.events, senders=args.senders, workers=args.workers, database_url=args.database_url
+        )
         print(outcome.summary())
         try:
             check(outcome)

@@ -19,7 +19,15 @@ from bot.storage.models import QuestionLogEntry
 NOW = datetime.now(timezone.utc)
 
 
-def _record(db: Database, question: str, kind: AnswerKind, confidence: float, *, ago: timedelta = timedelta(hours=1), user: str = "U1") -> None:
+def _record(
+    db: Database,
+    question: str,
+    kind: AnswerKind,
+    confidence: float,
+    *,
+    ago: timedelta = timedelta(hours=1),
+    user: str = "U1",
+) -> None:
     from bot.service import LoggedQuestion  # imports the assistant: only when a test records questions
 
     answer = Answer(kind=kind, text="คำตอบ", confidence=confidence)
@@ -77,8 +85,12 @@ def test_did_you_mean_rows_from_older_versions_are_reviewed(database: Database) 
     with database.engine.begin() as connection:
         connection.execute(
             QuestionLogEntry.__table__.insert().values(
-                asked_at=NOW - timedelta(hours=3), channel="telegram", user_hash="0" * 64,
-                question="ขอ งบ ai ได้ไหม", answer_kind="did_you_mean", confidence=0.9,
+                asked_at=NOW - timedelta(hours=3),
+                channel="telegram",
+                user_hash="0" * 64,
+                question="ขอ งบ ai ได้ไหม",
+                answer_kind="did_you_mean",
+                confidence=0.9,
             )
         )
     (group,) = review_groups(database, days=1, limit=10)
@@ -129,7 +141,9 @@ def test_review_with_nothing_to_review(tmp_path: Path, capsys: pytest.CaptureFix
     assert yaml.safe_load(out_file.read_text(encoding="utf-8")) == {"faq": []}
 
 
-def test_review_refuses_to_write_stubs_into_the_knowledge_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_review_refuses_to_write_stubs_into_the_knowledge_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = _settings(tmp_path, f"sqlite:///{tmp_path}/db.sqlite3").model_copy(
         update={"knowledge_dir": tmp_path / "knowledge"}
     )
@@ -140,7 +154,11 @@ def test_review_refuses_to_write_stubs_into_the_knowledge_dir(tmp_path: Path, ca
 
 
 def test_review_command_reads_the_configured_database(
-    database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database: Database,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _fill(database)
     for name in list(os.environ):

@@ -17,6 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from bot.answer import Answer, AnswerKind
 from bot.conversation import ConversationState
@@ -154,7 +155,7 @@ def test_ping_tells_whether_the_database_answers(database: Database) -> None:
         assert down.ping() is False
         assert time.monotonic() - started < 10
         # Calls raise when the database is down (the service catches that and degrades).
-        with pytest.raises(Exception):
+        with pytest.raises(OperationalError):
             asyncio.run(SqlEventLedger(down).claim("line", "e1"))
     finally:
         down.dispose()

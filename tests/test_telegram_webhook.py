@@ -168,7 +168,11 @@ def ask_console(client: TestClient, question: str) -> dict[str, Any]:
 # ----- security: the secret token ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", [None, "wrong-secret", SECRET[:-1], SECRET + "x", ""], ids=["missing", "wrong", "prefix", "longer", "empty"])
+@pytest.mark.parametrize(
+    "secret",
+    [None, "wrong-secret", SECRET[:-1], SECRET + "x", ""],
+    ids=["missing", "wrong", "prefix", "longer", "empty"],
+)
 def test_wrong_or_missing_secret_is_forbidden_and_nothing_is_sent(
     client: TestClient, fake: FakeTelegram, secret: str | None
 ) -> None:
@@ -273,16 +277,12 @@ def test_tapping_a_suggestion_answers_the_query_and_the_question(client: TestCli
     assert len(reply.visible_text) > len(button["text"]) + 10
 
 
-def test_long_thai_suggestion_round_trips_through_64_byte_callback_data(
-    client: TestClient, fake: FakeTelegram
-) -> None:
+def test_long_thai_suggestion_round_trips_through_64_byte_callback_data(client: TestClient, fake: FakeTelegram) -> None:
     """Thai is 3 bytes a character: a typical suggestion is far over 64 bytes but still works when tapped."""
     chat = new_chat()
     assert post(client, text_update(next_id(), QUESTION, chat_id=chat)).status_code == 200
     replies = fake.wait_for_messages(chat)
-    long_buttons = [
-        b for b in replies[-1].buttons if len(b["text"].encode("utf-8")) > MAX_CALLBACK_BYTES - 2
-    ]
+    long_buttons = [b for b in replies[-1].buttons if len(b["text"].encode("utf-8")) > MAX_CALLBACK_BYTES - 2]
     assert long_buttons, "some suggestion should be longer than 64 bytes in UTF-8"
     button = long_buttons[0]
     assert len(button["callback_data"].encode("utf-8")) <= MAX_CALLBACK_BYTES
@@ -295,7 +295,10 @@ def test_long_thai_suggestion_round_trips_through_64_byte_callback_data(
 def test_expired_suggestion_gets_a_polite_notice(client: TestClient, fake: FakeTelegram) -> None:
     chat = new_chat()
     query_id = f"old-{next_id()}"
-    assert post(client, callback_update(next_id(), "h:0123456789abcdef", chat_id=chat, query_id=query_id)).status_code == 200
+    assert (
+        post(client, callback_update(next_id(), "h:0123456789abcdef", chat_id=chat, query_id=query_id)).status_code
+        == 200
+    )
     reply = fake.wait_for_messages(chat)[0]
     assert any(_is_answer_to(c, query_id) for c in fake.calls)
     assert_good_reply(reply)
@@ -328,8 +331,19 @@ def test_photo_in_private_chat_gets_a_text_only_notice(client: TestClient, fake:
         b"[" * 100_000 + b"]" * 100_000,
     ],
     ids=[
-        "not-json", "not-utf8", "array", "string", "null", "empty-object", "string-id", "negative-id",
-        "bool-id", "message-not-object", "message-missing-fields", "callback-missing-fields", "deep-nesting",
+        "not-json",
+        "not-utf8",
+        "array",
+        "string",
+        "null",
+        "empty-object",
+        "string-id",
+        "negative-id",
+        "bool-id",
+        "message-not-object",
+        "message-missing-fields",
+        "callback-missing-fields",
+        "deep-nesting",
     ],
 )
 def test_malformed_body_gets_400(client: TestClient, body: bytes) -> None:
@@ -397,7 +411,7 @@ def test_send_failure_is_counted_and_logged_with_the_update_id(clean_env: Path) 
     finally:
         logger.removeHandler(records)
     failures = [r for r in records.records if r.getMessage() == "telegram reply failed"]
-    assert failures and getattr(failures[0], "event_id") == update_id
+    assert failures and failures[0].event_id == update_id
     assert all(TOKEN not in str(r.__dict__) for r in records.records)
 
 
@@ -432,7 +446,9 @@ def test_long_answer_is_split_into_valid_messages_within_4096_characters() -> No
         assert html_errors(message.html) is None
         call = BotApiCall("sendMessage", TOKEN, {"text": message.html, "parse_mode": "HTML"}, "POST", "", 200)
         assert 0 < telegram_length(call.visible_text) <= 4096
-        assert not re.match(r"[\u0E31\u0E34-\u0E3A\u0E47-\u0E4E]", call.visible_text), "no chunk starts with a Thai mark"
+        assert not re.match(r"[\u0E31\u0E34-\u0E3A\u0E47-\u0E4E]", call.visible_text), (
+            "no chunk starts with a Thai mark"
+        )
         visible.append(call.visible_text)
     assert all(m.keyboard is None for m in messages[:-1])
     assert messages[-1].keyboard is not None
@@ -476,8 +492,12 @@ def test_set_webhook_registers_the_url_with_the_secret_token(
     ids=["bad-characters", "too-long", "no-secret", "no-token", "not-https", "token-refused"],
 )
 def test_set_webhook_refuses_bad_settings(
-    clean_env: Path, fake: FakeTelegram, capsys: pytest.CaptureFixture[str],
-    overrides: dict[str, Any], url: str, code: int,
+    clean_env: Path,
+    fake: FakeTelegram,
+    capsys: pytest.CaptureFixture[str],
+    overrides: dict[str, Any],
+    url: str,
+    code: int,
 ) -> None:
     before = len(fake.calls_to("setWebhook"))
     assert asyncio.run(set_webhook(make_settings(clean_env, fake, **overrides), url)) == code

@@ -191,7 +191,6 @@ def test_stopwords_are_small_and_normalized() -> None:
     assert len(STOPWORDS) < 80
 
 
-
 def test_knowledge_words_do_not_load_a_dictionary_each() -> None:
     """A reload with new vocabulary must not cost another dictionary (nlpo3 never frees one): all tokenizers
     share one base dictionary, and each still keeps its own words whole."""

@@ -132,14 +132,19 @@ def test_two_instances_answer_as_one_bot(pair: Pair) -> None:
 def the_same_event_sent_to_both_instances_is_answered_once(pair: Pair) -> None:
     tokens = []
     for n in range(ROUNDS):
-        event = text_event("ปีงบประมาณ 2570 เปิดรับคำของบประมาณหรือยัง", source=user_source(f"U{n:032d}"),
-                           event_id=new_event_id())
+        event = text_event(
+            "ปีงบประมาณ 2570 เปิดรับคำของบประมาณหรือยัง", source=user_source(f"U{n:032d}"), event_id=new_event_id()
+        )
         tokens.append(event["replyToken"])
         body, headers = signed_webhook([event], SECRET)
         start = threading.Barrier(2)
 
-        def send(server: ServerProcess, body: bytes = body, headers: dict[str, str] = headers,
-                 start: threading.Barrier = start) -> int:
+        def send(
+            server: ServerProcess,
+            body: bytes = body,
+            headers: dict[str, str] = headers,
+            start: threading.Barrier = start,
+        ) -> int:
             start.wait(5)  # both requests leave together
             return deliver(server, body, headers)
 
@@ -149,8 +154,10 @@ def the_same_event_sent_to_both_instances_is_answered_once(pair: Pair) -> None:
 
     # Each event: one instance replied, the other logged that it was already handled.
     wait_until(lambda: len(pair.line.replies()) >= ROUNDS, f"{ROUNDS} replies")
-    wait_until(lambda: pair.a.log_text().count(SKIPPED) + pair.b.log_text().count(SKIPPED) >= ROUNDS,
-               "every second delivery skipped")
+    wait_until(
+        lambda: pair.a.log_text().count(SKIPPED) + pair.b.log_text().count(SKIPPED) >= ROUNDS,
+        "every second delivery skipped",
+    )
     replies = pair.line.requests_to(REPLY_PATH)  # every attempt, accepted or not
     assert sorted(sent(r)["replyToken"] for r in replies) == sorted(tokens), "exactly one reply per event"
     assert all(r.status == 200 for r in replies)

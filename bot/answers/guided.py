@@ -31,9 +31,9 @@ def start(kb: KnowledgeBase, turn: Turn, state: ConversationState) -> tuple[Answ
         kind=AnswerKind.GUIDED_CHECK,
         text=turn.pick(
             "มาตรวจโครงการกัน (ขั้นที่ 1 จาก 2)\nเล่าสั้น ๆ ว่าโครงการของคุณทำอะไร ให้ใคร "
-            "เช่น อบรมบุคลากร สร้างระบบกลาง หรือบริการประชาชนแบบเบ็ดเสร็จ\nพิมพ์ \"ยกเลิก\" เพื่อออก",
+            'เช่น อบรมบุคลากร สร้างระบบกลาง หรือบริการประชาชนแบบเบ็ดเสร็จ\nพิมพ์ "ยกเลิก" เพื่อออก',
             "Let's check your project (step 1 of 2).\nDescribe briefly what it does and for whom, e.g. staff "
-            "training, a shared central system, or a one-stop citizen service.\nType \"cancel\" to stop.",
+            'training, a shared central system, or a one-stop citizen service.\nType "cancel" to stop.',
         ),
         title=turn.pick("ตรวจโครงการ 1/2", "Project check 1/2"),
         confidence=1.0,
@@ -75,12 +75,16 @@ def finish(
     ids = [s.id for s in fit.sources] + [s.id for s in status.sources]
     requirements = kb.faq.get(REQUIREMENTS_ENTRY)
     if requirements is not None:
-        parts += [turn.pick("2) สิ่งที่เอกสารระบุสำหรับโครงการ", "2) What the sources ask of a project"),
-                  turn.pick(requirements.answer, requirements.answer_en)]
+        parts += [
+            turn.pick("2) สิ่งที่เอกสารระบุสำหรับโครงการ", "2) What the sources ask of a project"),
+            turn.pick(requirements.answer, requirements.answer_en),
+        ]
         ids += requirements.sources
     parts.append(turn.pick("3) สถานะการรับคำขอ", "3) Whether requests are accepted"))
     status_body = status.text.split("\n\n")[0]
-    parts.append("\n".join(line for line in status_body.split("\n") if line != as_of_line(turn, fiscal_year_of(turn.today))))
+    parts.append(
+        "\n".join(line for line in status_body.split("\n") if line != as_of_line(turn, fiscal_year_of(turn.today)))
+    )
     parts.append(as_of_line(turn, fiscal_year_of(turn.today)))
     answer = Answer(
         kind=AnswerKind.GUIDELINE_MATCH,
@@ -95,10 +99,19 @@ def finish(
         matched_terms=fit.matched_terms,
         as_of=turn.today,
         language=turn.language,
-        suggestions=fit.suggestions[:1] + status.suggestions[:1] + [turn.pick("ตรวจโครงการอื่น", "Check another project")],
+        suggestions=fit.suggestions[:1]
+        + status.suggestions[:1]
+        + [turn.pick("ตรวจโครงการอื่น", "Check another project")],
     )
     new_state = state.model_copy(
-        update={"flow": None, "flow_step": None, "project_description": None, "last_kind": AnswerKind.GUIDELINE_MATCH,
-                "fiscal_year": year, "guideline": fit.guideline, "entry_id": None}
+        update={
+            "flow": None,
+            "flow_step": None,
+            "project_description": None,
+            "last_kind": AnswerKind.GUIDELINE_MATCH,
+            "fiscal_year": year,
+            "guideline": fit.guideline,
+            "entry_id": None,
+        }
     )
     return answer, new_state

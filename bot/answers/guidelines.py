@@ -114,9 +114,19 @@ def guideline_match_answer(
     for i, s in enumerate(named):
         why = ", ".join(f'"{w}"' for w in s.terms)
         if i == 0:
-            lines.append(t(f"โครงการนี้น่าจะเข้ากับ{_names(kb, turn, s.number)}", f"This project most likely fits {_names(kb, turn, s.number)}."))
+            lines.append(
+                t(
+                    f"โครงการนี้น่าจะเข้ากับ{_names(kb, turn, s.number)}",
+                    f"This project most likely fits {_names(kb, turn, s.number)}.",
+                )
+            )
         else:
-            lines.append(t(f"แต่ก็ใกล้เคียงกับ{_names(kb, turn, s.number)} เช่นกัน", f"It is also close to {_names(kb, turn, s.number)}."))
+            lines.append(
+                t(
+                    f"แต่ก็ใกล้เคียงกับ{_names(kb, turn, s.number)} เช่นกัน",
+                    f"It is also close to {_names(kb, turn, s.number)}.",
+                )
+            )
         lines.append(t(f"เหตุผล: คำอธิบายมีคำว่า {why}", f"Why: the description mentions {why}."))
         ids += kb.guidelines[s.number].sources
     runner_up = scores[1].score if len(scores) > 1 else 0.0
@@ -126,15 +136,21 @@ def guideline_match_answer(
     years = sorted({y for s in named for y in kb.guidelines[s.number].fiscal_years})
     years_text = ", ".join(str(y) for y in years)
     if asked_year is not None and asked_year not in years:
-        lines.append(t(
-            f"หมายเหตุ: เอกสารระบุแนวทางเหล่านี้สำหรับปีงบประมาณ พ.ศ. {years_text} ไม่มีข้อมูลแนวทางของปีงบประมาณ พ.ศ. {asked_year}",
-            f"Note: the sources give these guidelines for FY {years_text}; there is no information on the guidelines for FY {asked_year}.",
-        ))
+        lines.append(
+            t(
+                f"หมายเหตุ: เอกสารระบุแนวทางเหล่านี้สำหรับปีงบประมาณ พ.ศ. {years_text} "
+                f"ไม่มีข้อมูลแนวทางของปีงบประมาณ พ.ศ. {asked_year}",
+                f"Note: the sources give these guidelines for FY {years_text}; "
+                f"there is no information on the guidelines for FY {asked_year}.",
+            )
+        )
     else:
-        lines.append(t(
-            f"(แนวทางตามเอกสารของปีงบประมาณ พ.ศ. {years_text} การพิจารณาจริงเป็นของ สพร.)",
-            f"(Guidelines as published for FY {years_text}; DGA makes the actual decision.)",
-        ))
+        lines.append(
+            t(
+                f"(แนวทางตามเอกสารของปีงบประมาณ พ.ศ. {years_text} การพิจารณาจริงเป็นของ สพร.)",
+                f"(Guidelines as published for FY {years_text}; DGA makes the actual decision.)",
+            )
+        )
     return Answer(
         kind=AnswerKind.GUIDELINE_MATCH,
         text=with_sources(kb, turn, "\n".join(lines), ids),
@@ -178,7 +194,8 @@ def guideline_entries(kb: KnowledgeBase) -> list[FaqEntry]:
                 questions_en=[f"{english} guideline", *(f"what is {a}" for a in g.aliases)],
                 answer=f"{g.summary}\n(ปีงบประมาณ พ.ศ. {years})"
                 + (f"\nลักษณะโครงการที่เข้าข่าย เช่น\n{examples}" if examples else ""),
-                answer_en=f"{g.summary_en}\n(FY {years})" + (f"\nProjects such as:\n{examples_en}" if examples_en else ""),
+                answer_en=f"{g.summary_en}\n(FY {years})"
+                + (f"\nProjects such as:\n{examples_en}" if examples_en else ""),
                 sources=g.sources,
                 related=[f"guideline-{m}" for m in kb.guidelines if m != n]
                 + (["guidelines-overview"] if "guidelines-overview" in kb.faq else []),

@@ -40,9 +40,13 @@ def check_knowledge(directory: Path, sources_dir: Path | None = None) -> CheckRe
     if sources_dir.is_dir():
         for s in kb.sources.values():
             if not (sources_dir / s.file).is_file():
-                errors.append(KnowledgeProblem("sources", None, f"source {s.id!r}: file {s.file!r} not found in {sources_dir}"))
+                errors.append(
+                    KnowledgeProblem("sources", None, f"source {s.id!r}: file {s.file!r} not found in {sources_dir}")
+                )
     else:
-        warnings.append(KnowledgeProblem(str(sources_dir), None, "sources directory not found: source files not checked"))
+        warnings.append(
+            KnowledgeProblem(str(sources_dir), None, "sources directory not found: source files not checked")
+        )
     cited = {sid for e in kb.faq.values() for sid in e.sources}
     cited |= {sid for g in kb.guidelines.values() for sid in g.sources}
     for y in kb.fiscal_years.values():

@@ -173,7 +173,9 @@ def _merge(
     for label, kf, root in parsed:
         for i, s in enumerate(kf.sources):
             if s.id in sources:
-                problems.append(KnowledgeProblem(label, where(label, root, "sources", i), f"duplicate source id {s.id!r}"))
+                problems.append(
+                    KnowledgeProblem(label, where(label, root, "sources", i), f"duplicate source id {s.id!r}")
+                )
             sources[s.id] = s
         if kf.contact is not None:
             if contact is not None:
@@ -201,7 +203,9 @@ def _merge(
             if y.window:
                 citations.append((label, line, f"fiscal year {y.year} window", y.window.sources))
                 if y.window.opens and y.window.closes and y.window.opens > y.window.closes:
-                    problems.append(KnowledgeProblem(label, line, f"fiscal year {y.year}: window opens after it closes"))
+                    problems.append(
+                        KnowledgeProblem(label, line, f"fiscal year {y.year}: window opens after it closes")
+                    )
             if y.status:
                 citations.append((label, line, f"fiscal year {y.year} status", y.status.sources))
             for f in y.figures:
@@ -210,7 +214,9 @@ def _merge(
             line = where(label, root, "faq", i)
             if e.id in faq:
                 first = locations.get(f"faq:{e.id}", (label, None))
-                problems.append(KnowledgeProblem(label, line, f"duplicate entry id {e.id!r} (first at {first[0]}:{first[1]})"))
+                problems.append(
+                    KnowledgeProblem(label, line, f"duplicate entry id {e.id!r} (first at {first[0]}:{first[1]})")
+                )
             faq[e.id] = e
             locations[f"faq:{e.id}"] = (label, line)
             citations.append((label, line, f"entry {e.id!r}", e.sources))
@@ -227,9 +233,13 @@ def _merge(
             entry = faq[key[4:]]
             for rid in entry.related:
                 if rid not in faq:
-                    problems.append(KnowledgeProblem(label, line, f"entry {entry.id!r}: related entry {rid!r} does not exist"))
+                    problems.append(
+                        KnowledgeProblem(label, line, f"entry {entry.id!r}: related entry {rid!r} does not exist")
+                    )
             if entry.guideline is not None and entry.guideline not in guidelines:
-                problems.append(KnowledgeProblem(label, line, f"entry {entry.id!r}: guideline {entry.guideline} does not exist"))
+                problems.append(
+                    KnowledgeProblem(label, line, f"entry {entry.id!r}: guideline {entry.guideline} does not exist")
+                )
     if contact is None:
         problems.append(KnowledgeProblem("knowledge", None, "no contact section (where to send users)"))
     if intents is None:

@@ -36,8 +36,10 @@ async def reload_in_thread(runtime: KnowledgeRuntime, *, trigger: str) -> Reload
     result = await asyncio.to_thread(runtime.reload)
     extra = {"trigger": trigger, "knowledge_version": result.version}
     if not result.ok:
-        log.warning("knowledge reload rejected; still answering from the previous version",
-                    extra={**extra, "problems": len(result.problems)})
+        log.warning(
+            "knowledge reload rejected; still answering from the previous version",
+            extra={**extra, "problems": len(result.problems)},
+        )
     elif result.changed:
         log.info("knowledge now answering from a new version", extra=extra)
     else:
@@ -73,7 +75,8 @@ async def watch_knowledge(
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the service keeps answering; only automatic reloads pause
-            log.warning("knowledge watcher failed; retrying with polling", exc_info=True,
-                        extra={"directory": str(directory)})
+            log.warning(
+                "knowledge watcher failed; retrying with polling", exc_info=True, extra={"directory": str(directory)}
+            )
             force_polling = True
             await asyncio.sleep(retry_seconds)

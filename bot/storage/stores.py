@@ -79,9 +79,7 @@ class SqlEventLedger:
     def claim_sync(self, channel: str, event_id: str) -> bool:
         now = _utcnow()
         table = ProcessedEvent.__table__
-        stmt = _insert(self.db, table).values(
-            channel=_safe_text(channel), event_id=_safe_text(event_id), seen_at=now
-        )
+        stmt = _insert(self.db, table).values(channel=_safe_text(channel), event_id=_safe_text(event_id), seen_at=now)
         # A conflicting row blocks the claim unless it has expired; then it is taken over. Either way it is one
         # atomic statement: of any number of concurrent claims exactly one affects a row (rowcount 1).
         stmt = stmt.on_conflict_do_update(
@@ -122,9 +120,7 @@ class SqlConversationStore:
         await asyncio.to_thread(self.save_sync, key, state)
 
     def load_sync(self, key: str) -> ConversationState | None:
-        query = select(Conversation.state, Conversation.updated_at).where(
-            Conversation.key == hash_user(key, self.salt)
-        )
+        query = select(Conversation.state, Conversation.updated_at).where(Conversation.key == hash_user(key, self.salt))
         with self.db.engine.connect() as connection:
             row = connection.execute(query).first()
         if row is None or row.updated_at < _utcnow() - self.ttl:

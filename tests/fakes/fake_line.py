@@ -156,7 +156,9 @@ class FakeLine(BackgroundServer):
     def pushes(self, *, ok_only: bool = True) -> list[RecordedRequest]:
         return self.requests_to(PUSH_PATH, ok_only=ok_only)
 
-    def wait_for(self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0) -> list[RecordedRequest]:
+    def wait_for(
+        self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0
+    ) -> list[RecordedRequest]:
         """Poll the recorded requests until predicate holds (bounded); returns them, or raises."""
         deadline = time.monotonic() + timeout
         while True:
@@ -168,7 +170,9 @@ class FakeLine(BackgroundServer):
                 raise AssertionError(f"fake LINE: condition not met in {timeout}s; received {summary}")
             time.sleep(0.02)
 
-    def wait_for_requests(self, path: str, count: int = 1, *, ok_only: bool = False, timeout: float = 10.0) -> list[RecordedRequest]:
+    def wait_for_requests(
+        self, path: str, count: int = 1, *, ok_only: bool = False, timeout: float = 10.0
+    ) -> list[RecordedRequest]:
         self.wait_for(lambda _: len(self.requests_to(path, ok_only=ok_only)) >= count, timeout)
         return self.requests_to(path, ok_only=ok_only)
 
@@ -239,7 +243,14 @@ class FakeLine(BackgroundServer):
     async def _respond(self, request: web.Request, data: Any) -> tuple[int, Any, dict[str, str]]:
         path, method = request.path, request.method
         if self.access_token is not None and request.headers.get("Authorization") != f"Bearer {self.access_token}":
-            return 401, {"message": "Authentication failed. Confirm that the access token in the authorization header is valid."}, {}
+            return (
+                401,
+                {
+                    "message": "Authentication failed. Confirm that the access token in the authorization header "
+                    "is valid."
+                },
+                {},
+            )
         request_id = {"x-line-request-id": str(uuid.uuid4())}
         if method == "POST" and path == REPLY_PATH:
             return await self._reply(data, request_id)
@@ -299,7 +310,11 @@ class FakeLine(BackgroundServer):
         key = request.headers.get("X-Line-Retry-Key")
         with self._lock:
             if key is not None and key in self._accepted_retry_keys:
-                return 409, {"message": "The retry key is already accepted"}, {**headers, "x-line-accepted-request-id": "1"}
+                return (
+                    409,
+                    {"message": "The retry key is already accepted"},
+                    {**headers, "x-line-accepted-request-id": "1"},
+                )
             fail = self._fail_pushes.pop(0) if self._fail_pushes else None
         if fail is not None:
             return fail, {"message": "An error occurred in the internal server"}, headers
@@ -328,7 +343,9 @@ def sign(body: bytes, channel_secret: str) -> str:
     return base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def signed_webhook(events: list[dict[str, Any]], channel_secret: str, destination: str = "Ubot0000000000000000000000000000") -> tuple[bytes, dict[str, str]]:
+def signed_webhook(
+    events: list[dict[str, Any]], channel_secret: str, destination: str = "Ubot0000000000000000000000000000"
+) -> tuple[bytes, dict[str, str]]:
     """A webhook body and the headers LINE would send with it."""
     body = json.dumps({"destination": destination, "events": events}, ensure_ascii=False).encode()
     return body, {"Content-Type": "application/json; charset=utf-8", "X-Line-Signature": sign(body, channel_secret)}
@@ -346,8 +363,15 @@ def user_source(user_id: str = "U" + "1" * 32) -> dict[str, Any]:
     return {"type": "user", "userId": user_id}
 
 
-def _base(event_type: str, *, source: dict[str, Any] | None, event_id: str | None, redelivery: bool,
-          reply_token: str | None, with_reply_token: bool = True) -> dict[str, Any]:
+def _base(
+    event_type: str,
+    *,
+    source: dict[str, Any] | None,
+    event_id: str | None,
+    redelivery: bool,
+    reply_token: str | None,
+    with_reply_token: bool = True,
+) -> dict[str, Any]:
     """Every field the SDK requires: without them an event silently becomes UnknownEvent."""
     event: dict[str, Any] = {
         "type": event_type,
@@ -362,26 +386,47 @@ def _base(event_type: str, *, source: dict[str, Any] | None, event_id: str | Non
     return event
 
 
-def text_event(text: str, *, source: dict[str, Any] | None = None, event_id: str | None = None,
-               reply_token: str | None = None, redelivery: bool = False) -> dict[str, Any]:
+def text_event(
+    text: str,
+    *,
+    source: dict[str, Any] | None = None,
+    event_id: str | None = None,
+    reply_token: str | None = None,
+    redelivery: bool = False,
+) -> dict[str, Any]:
     event = _base("message", source=source, event_id=event_id, redelivery=redelivery, reply_token=reply_token)
-    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "text", "text": text,
-                        "quoteToken": secrets.token_urlsafe(16)}
+    event["message"] = {
+        "id": str(secrets.randbelow(10**15)),
+        "type": "text",
+        "text": text,
+        "quoteToken": secrets.token_urlsafe(16),
+    }
     return event
 
 
-def sticker_event(*, source: dict[str, Any] | None = None, event_id: str | None = None,
-                  reply_token: str | None = None) -> dict[str, Any]:
+def sticker_event(
+    *, source: dict[str, Any] | None = None, event_id: str | None = None, reply_token: str | None = None
+) -> dict[str, Any]:
     event = _base("message", source=source, event_id=event_id, redelivery=False, reply_token=reply_token)
-    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "sticker", "packageId": "446",
-                        "stickerId": "1988", "stickerResourceType": "STATIC", "quoteToken": secrets.token_urlsafe(16)}
+    event["message"] = {
+        "id": str(secrets.randbelow(10**15)),
+        "type": "sticker",
+        "packageId": "446",
+        "stickerId": "1988",
+        "stickerResourceType": "STATIC",
+        "quoteToken": secrets.token_urlsafe(16),
+    }
     return event
 
 
 def image_event(*, source: dict[str, Any] | None = None, reply_token: str | None = None) -> dict[str, Any]:
     event = _base("message", source=source, event_id=None, redelivery=False, reply_token=reply_token)
-    event["message"] = {"id": str(secrets.randbelow(10**15)), "type": "image",
-                        "contentProvider": {"type": "line"}, "quoteToken": secrets.token_urlsafe(16)}
+    event["message"] = {
+        "id": str(secrets.randbelow(10**15)),
+        "type": "image",
+        "contentProvider": {"type": "line"},
+        "quoteToken": secrets.token_urlsafe(16),
+    }
     return event
 
 
@@ -395,7 +440,9 @@ def unfollow_event(*, source: dict[str, Any] | None = None) -> dict[str, Any]:
     return _base("unfollow", source=source, event_id=None, redelivery=False, reply_token=None, with_reply_token=False)
 
 
-def postback_event(data: str, *, source: dict[str, Any] | None = None, reply_token: str | None = None) -> dict[str, Any]:
+def postback_event(
+    data: str, *, source: dict[str, Any] | None = None, reply_token: str | None = None
+) -> dict[str, Any]:
     event = _base("postback", source=source, event_id=None, redelivery=False, reply_token=reply_token)
     event["postback"] = {"data": data}
     return event

@@ -26,8 +26,22 @@ from tests.fakes.background import BackgroundServer
 
 BOT_USERNAME = "budget_guide_test_bot"
 _HTML_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-    "tg-spoiler", "span", "blockquote", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
 }
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);")
@@ -104,10 +118,10 @@ def html_errors(text: str) -> str | None:
             return "Bad Request: can't parse entities: unescaped &"
         closing, name = match.group(1) == "/", match.group(2).lower()
         if name not in _HTML_TAGS:
-            return f"Bad Request: can't parse entities: unsupported start tag \"{name}\""
+            return f'Bad Request: can\'t parse entities: unsupported start tag "{name}"'
         if closing:
             if not stack or stack.pop() != name:
-                return f"Bad Request: can't parse entities: unmatched end tag \"{name}\""
+                return f'Bad Request: can\'t parse entities: unmatched end tag "{name}"'
         else:
             stack.append(name)
         pos = match.end()
@@ -182,7 +196,9 @@ class FakeTelegram(BackgroundServer):
                 raise AssertionError(f"fake Telegram: condition not met in {timeout}s; received {summary}")
             time.sleep(0.02)
 
-    def wait_for_calls(self, method: str, count: int = 1, *, ok_only: bool = False, timeout: float = 10.0) -> list[BotApiCall]:
+    def wait_for_calls(
+        self, method: str, count: int = 1, *, ok_only: bool = False, timeout: float = 10.0
+    ) -> list[BotApiCall]:
         self.wait_for(lambda _: len(self.calls_to(method, ok_only=ok_only)) >= count, timeout)
         return self.calls_to(method, ok_only=ok_only)
 

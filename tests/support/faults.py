@@ -284,7 +284,8 @@ def lines_for(
     """Log records about one event at `min_level` or above."""
     order = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
     return [
-        r for r in records
+        r
+        for r in records
         if str(r.get("event_id")) == str(event_id) and order.get(str(r.get("level")), 0) >= order[min_level]
     ]
 

@@ -83,8 +83,12 @@ def plan_line_load(
     keyed: list[tuple[float, dict[str, object], bool, int | None]] = []
     originals: list[dict[str, object]] = []
     for i in range(events):
-        event = text_event(qs[i % len(qs)], source=user_source(f"U{i % n_users:032x}"), event_id=new_event_id(),
-                           reply_token=new_reply_token())
+        event = text_event(
+            qs[i % len(qs)],
+            source=user_source(f"U{i % n_users:032x}"),
+            event_id=new_event_id(),
+            reply_token=new_reply_token(),
+        )
         originals.append(event)
         keyed.append((float(i), event, False, i))
     for i in rng.sample(range(events), round(events * redeliver_fraction)):
@@ -97,8 +101,17 @@ def plan_line_load(
     plan: list[Delivery] = []
     for n, (_, event, redelivery, source) in enumerate(keyed):
         body, headers = signed_webhook([event], secret)
-        plan.append(Delivery(n, str(event["webhookEventId"]), str(event["replyToken"]), redelivery, body, headers,
-                             position[source] if redelivery else None))
+        plan.append(
+            Delivery(
+                n,
+                str(event["webhookEventId"]),
+                str(event["replyToken"]),
+                redelivery,
+                body,
+                headers,
+                position[source] if redelivery else None,
+            )
+        )
     return plan
 
 
@@ -139,8 +152,9 @@ class Run:
         return counts
 
 
-async def drive(base_url: str, plan: list[Delivery], *, concurrency: int, keepalive: bool = True,
-                timeout: float = 30.0) -> Run:
+async def drive(
+    base_url: str, plan: list[Delivery], *, concurrency: int, keepalive: bool = True, timeout: float = 30.0
+) -> Run:
     """Send every delivery from `concurrency` senders; a redelivery waits until its original was answered.
 
     Each sender has its own client and keep-alive connection (as independent LINE deliveries would): one
@@ -323,19 +337,52 @@ def webhook_probe(client: httpx.Client, base_url: str) -> bool:
 
 
 def budgetbot_command(port: int, workers: int = 1) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def bare_command(port: int, workers: int = 1) -> list[str]:
     """The ceiling (bench/bare_app.py), run under uvicorn like `budgetbot serve` runs the app."""
-    return [sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "bench"), "bare_app:app", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "info"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(REPO / "bench"),
+        "bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "info",
+    ]
 
 
 @contextmanager
-def spawn(command: list[str], *, port: int, env: dict[str, str], cwd: Path, log_path: Path, probe: Probe,
-          timeout: float = 60.0) -> Iterator[Server]:
+def spawn(
+    command: list[str],
+    *,
+    port: int,
+    env: dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    probe: Probe,
+    timeout: float = 60.0,
+) -> Iterator[Server]:
     """Start a server process; yield once `probe` succeeds (timed from the spawn); stop it afterwards."""
     base_url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log_file, httpx.Client(timeout=2.0, trust_env=False) as client:
