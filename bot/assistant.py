@@ -302,7 +302,10 @@ class Assistant:
         if not years:
             return None
         year = years[0].year
-        if state.last_kind is AnswerKind.FISCAL_YEAR_STATUS:
+        # After a status answer, or a project check that ended with one, a new year asks for its status.
+        if state.last_kind is AnswerKind.FISCAL_YEAR_STATUS or (
+            state.last_kind is AnswerKind.GUIDELINE_MATCH and state.fiscal_year is not None
+        ):
             return self._status(turn, state, year, assumed=False)
         entry = self.faq.get(state.entry_id or "")
         if entry is not None and entry.fiscal_year is not None:

@@ -59,6 +59,16 @@ def test_guided_check_walks_through_description_and_year() -> None:
     assert a.kind is AnswerKind.GUIDELINE_MATCH
     assert a.guideline == 3 and a.fiscal_year == 2571 and a.accepting is None
     assert "impact" in a.text  # what the sources ask of a project
+    # Every suggested next question gets a real answer (no dead-end buttons).
+    for suggestion in a.suggestions:
+        follow = Chat()
+        follow.state = chat.state
+        assert follow.say(suggestion).kind is not AnswerKind.FALLBACK, suggestion
+    # Its status part can be followed up like a status answer.
+    follow = Chat()
+    follow.state = chat.state
+    again = follow.say("แล้วปีงบ 2572 ล่ะ")
+    assert again.kind is AnswerKind.FISCAL_YEAR_STATUS and again.fiscal_year == 2572
     # The check is over: the next question is an ordinary one.
     assert chat.say("แนวทางมีอะไรบ้าง").entry_id == "guidelines-overview"
 

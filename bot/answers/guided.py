@@ -99,9 +99,12 @@ def finish(
         matched_terms=fit.matched_terms,
         as_of=turn.today,
         language=turn.language,
-        suggestions=fit.suggestions[:1]
-        + status.suggestions[:1]
-        + [turn.pick("ตรวจโครงการอื่น", "Check another project")],
+        # Stand-alone questions: the next message leaves the check, so "แล้วปี ... ล่ะ" would have no context.
+        suggestions=[
+            *fit.suggestions[:1],
+            turn.pick(f"ปีงบ {year + 1} ยังยื่นได้ไหม", f"Is FY {year + 1} accepting requests?"),
+            turn.pick("ตรวจโครงการอื่น", "Check another project"),
+        ],
     )
     new_state = state.model_copy(
         update={
