@@ -39,3 +39,22 @@ def test_the_sets_cover_every_kind_and_the_ways_people_write() -> None:
     assert {"fiscal_year_status", "guideline_match", "eligibility", "faq", "greeting", "help", "fallback"} <= kinds
     tags = {t for c in cases for t in c.tags}
     assert {"typo", "thai_digits", "short_year", "ce_year", "english", "oos", "follow_up"} <= tags
+
+
+def test_no_suggested_question_leads_to_a_dead_end() -> None:
+    """Every button the assistant offers, tapped in that conversation, gets a real answer (not a fallback)."""
+    from bot.answer import AnswerKind
+    from tests.support.core import TODAY
+
+    assistant = shipped_assistant()
+    dead_ends = set()
+    for case in load_cases(EVAL_DIR / "questions.yaml").cases:
+        state = None
+        for earlier in case.context:
+            _, state = assistant.respond(earlier, state, case.today or TODAY)
+        answer, state = assistant.respond(case.q, state, case.today or TODAY)
+        for suggestion in answer.suggestions:
+            tapped, _ = assistant.respond(suggestion, state, case.today or TODAY)
+            if tapped.kind is AnswerKind.FALLBACK:
+                dead_ends.add((case.q, suggestion))
+    assert not dead_ends
