@@ -49,7 +49,7 @@ from tests.support.load import (  # noqa: E402
     spawn,
     webhook_probe,
 )
-from tests.support.server import base_env, free_port  # noqa: E402
+from tests.support.server import base_env, free_port, line_env  # noqa: E402
 
 MARKER = "<!-- webhooks -->"
 SECRET = "bench-channel-secret-0123456789ab"
@@ -86,12 +86,7 @@ class Result:
 
 def _env(tmp: Path, fake: FakeLine, database_url: str | None) -> dict[str, str]:
     env = base_env(tmp)  # fresh BUDGETBOT_DATA_DIR (the SQLite file), fixed "today", NO_PROXY, offline PyThaiNLP
-    env.update(
-        LINE_CHANNEL_SECRET=SECRET,
-        LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-        LINE_API_BASE_URL=fake.url,
-        LINE_DATA_API_BASE_URL=fake.url,
-    )
+    env.update(line_env(fake.url, SECRET, TOKEN))
     if database_url:
         env["BUDGETBOT_DATABASE_URL"] = database_url
     return env

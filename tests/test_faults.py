@@ -45,7 +45,7 @@ from tests.support.faults import (
     reply_token_of,
     wait_until,
 )
-from tests.support.server import base_env, running_server
+from tests.support.server import base_env, line_env, running_server
 
 SECRET = "faults-channel-secret-0123456789"
 TOKEN = "faults-channel-access-token"
@@ -325,11 +325,8 @@ def test_database_outage_degrades_then_recovers_by_itself(postgres_url: str, tmp
         TcpProxy(real.host or "127.0.0.1", real.port or 5432) as proxy,
     ):
         env = base_env(tmp_path)
+        env.update(line_env(fake.url, SECRET, TOKEN))
         env.update(
-            LINE_CHANNEL_SECRET=SECRET,
-            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-            LINE_API_BASE_URL=fake.url,
-            LINE_DATA_API_BASE_URL=fake.url,
             TELEGRAM_BOT_TOKEN=TG_TOKEN,
             TELEGRAM_WEBHOOK_SECRET=TG_SECRET,
             TELEGRAM_API_BASE_URL=tg.base_url,
@@ -395,11 +392,8 @@ def test_sigterm_finishes_replies_in_flight(tmp_path: Path) -> None:
     with FakeLine(access_token=TOKEN) as line:
         line.delay_replies(1.5)  # every reply is still on its way when SIGTERM comes
         env = base_env(tmp_path)
+        env.update(line_env(line.url, SECRET, TOKEN))
         env.update(
-            LINE_CHANNEL_SECRET=SECRET,
-            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-            LINE_API_BASE_URL=line.url,
-            LINE_DATA_API_BASE_URL=line.url,
             BUDGETBOT_WATCH_KNOWLEDGE="false",
         )
         events = [

@@ -48,7 +48,7 @@ from tests.fakes.fake_line import (
     user_source,
 )
 from tests.support.faults import line_idle, metric_value
-from tests.support.server import base_env, running_server
+from tests.support.server import base_env, line_env, running_server
 
 SECRET = "test-channel-secret-0123456789ab"
 OLD_SECRET = "old-channel-secret-0123456789abc"
@@ -496,11 +496,8 @@ def test_rich_menu_without_a_token_is_a_usage_error(tmp_path: Path) -> None:
 def test_real_server_process_replies_through_the_line_sdk(tmp_path: Path) -> None:
     with FakeLine(access_token=TOKEN) as fake:
         env = base_env(tmp_path)
+        env.update(line_env(fake.url, SECRET, TOKEN))
         env.update(
-            LINE_CHANNEL_SECRET=SECRET,
-            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-            LINE_API_BASE_URL=fake.url,
-            LINE_DATA_API_BASE_URL=fake.url,
             BUDGETBOT_WATCH_KNOWLEDGE="false",
         )
         with running_server(env, tmp_path) as server:

@@ -38,7 +38,7 @@ from tests.support.load import (
     plan_line_load,
     spawn,
 )
-from tests.support.server import base_env, free_port, running_server
+from tests.support.server import base_env, free_port, line_env, running_server
 
 SECRET = "load-channel-secret-0123456789ab"
 TOKEN = "load-channel-access-token"
@@ -88,12 +88,7 @@ def _server(env: dict[str, str], tmp: Path, workers: int) -> Iterator[tuple[str,
 def run_load(tmp: Path, *, events: int, senders: int, workers: int, database_url: str | None = None) -> Outcome:
     with FakeLine(access_token=TOKEN) as fake:
         env = base_env(tmp)
-        env.update(
-            LINE_CHANNEL_SECRET=SECRET,
-            LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
-            LINE_API_BASE_URL=fake.url,
-            LINE_DATA_API_BASE_URL=fake.url,
-        )
+        env.update(line_env(fake.url, SECRET, TOKEN))
         if database_url:
             env["BUDGETBOT_DATABASE_URL"] = database_url
         plan = plan_line_load(events, secret=SECRET, redeliver_fraction=REDELIVERED)

@@ -49,6 +49,16 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def line_env(api_url: str, secret: str, token: str) -> dict[str, str]:
+    """The variables that turn the LINE channel on, against a (fake) LINE API at `api_url`."""
+    return {
+        "LINE_CHANNEL_SECRET": secret,
+        "LINE_CHANNEL_ACCESS_TOKEN": token,
+        "LINE_API_BASE_URL": api_url,
+        "LINE_DATA_API_BASE_URL": api_url,
+    }
+
+
 @contextmanager
 def running_server(env: dict[str, str], tmp_path: Path, *, timeout: float = 30.0) -> Iterator[ServerProcess]:
     port = free_port()
