@@ -9,7 +9,6 @@ it holds no data, asks for the token (kept in sessionStorage) and calls the JSON
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import Callable, Coroutine
@@ -25,6 +24,7 @@ from fastapi.routing import APIRoute
 from bot.knowledge.watch import reload_in_thread
 from bot.review import review_groups
 from bot.stats import question_stats
+from bot.workers import ADMIN
 from handlers.channel import AppContext
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
             return _unavailable("the question log")
         try:
             await ctx.flush_question_log()  # include what was asked in the last second
-            groups = await asyncio.to_thread(review_groups, ctx.db, days, limit)
+            groups = await ADMIN.run(review_groups, ctx.db, days, limit)
         except Exception:  # noqa: BLE001 - database down: say so, do not 500
             log.warning("admin review: cannot read the question log", exc_info=True)
             return _unavailable("the question log")
@@ -142,7 +142,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
             return _unavailable("the question log")
         try:
             await ctx.flush_question_log()
-            result = await asyncio.to_thread(question_stats, ctx.db, days, top=top)
+            result = await ADMIN.run(question_stats, ctx.db, days, top=top)
         except Exception:  # noqa: BLE001
             log.warning("admin stats: cannot read the question log", exc_info=True)
             return _unavailable("the question log")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.workers import STORAGE
 from handlers.channel import AppContext
 
 
@@ -24,7 +23,7 @@ def ops_router(ctx: AppContext) -> APIRouter:
         if runtime is None or ctx.service is None:
             return JSONResponse({"status": "starting"}, status_code=503)
         kb = runtime.assistant.kb
-        db_ok = ctx.db is not None and await asyncio.to_thread(ctx.db.ping)
+        db_ok = ctx.db is not None and await STORAGE.run(ctx.db.ping)
         return JSONResponse(
             {
                 "status": "ready" if db_ok else "degraded",

@@ -15,6 +15,7 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from bot.knowledge.runtime import KnowledgeRuntime, ReloadResult
+from bot.workers import ADMIN
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def is_knowledge_file(change: Change, path: str) -> bool:
 
 async def reload_in_thread(runtime: KnowledgeRuntime, *, trigger: str) -> ReloadResult:
     """Run the reload (it builds a new Assistant, about half a second) without blocking the event loop."""
-    result = await asyncio.to_thread(runtime.reload)
+    result = await ADMIN.run(runtime.reload)
     extra = {"trigger": trigger, "knowledge_version": result.version}
     if not result.ok:
         log.warning(

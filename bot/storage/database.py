@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from bot.settings import Settings
+from bot.workers import STORAGE
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -236,7 +237,7 @@ async def purge_periodically(db: Database, settings: Settings, interval: timedel
     """Run `purge` now and then every `interval` until cancelled (start it as a task in the app's lifespan)."""
     while True:
         try:
-            await asyncio.to_thread(db.purge, settings)
+            await STORAGE.run(db.purge, settings)
         except Exception:  # noqa: BLE001 - the database may be down for a while; try again next time
             log.warning("database purge failed", exc_info=True)
         await asyncio.sleep(interval.total_seconds())

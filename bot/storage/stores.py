@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.conversation import ConversationState
 from bot.settings import Settings
 from bot.storage.models import Conversation, ProcessedEvent, QuestionLogEntry
+from bot.workers import STORAGE
 
 if TYPE_CHECKING:
     # bot.service imports the assistant (the knowledge and Thai NLP): storage must load without them.
@@ -74,7 +75,7 @@ class SqlEventLedger:
         self.ttl = ttl
 
     async def claim(self, channel: str, event_id: str) -> bool:
-        return await asyncio.to_thread(self.claim_sync, channel, event_id)
+        return await STORAGE.run(self.claim_sync, channel, event_id)
 
     def claim_sync(self, channel: str, event_id: str) -> bool:
         now = _utcnow()
@@ -114,10 +115,10 @@ class SqlConversationStore:
         return cls(db, salt=settings.user_hash_salt, ttl_seconds=settings.conversation_ttl_minutes * 60)
 
     async def load(self, key: str) -> ConversationState | None:
-        return await asyncio.to_thread(self.load_sync, key)
+        return await STORAGE.run(self.load_sync, key)
 
     async def save(self, key: str, state: ConversationState) -> None:
-        await asyncio.to_thread(self.save_sync, key, state)
+        await STORAGE.run(self.save_sync, key, state)
 
     def load_sync(self, key: str) -> ConversationState | None:
         query = select(Conversation.state, Conversation.updated_at).where(Conversation.key == hash_user(key, self.salt))
@@ -162,7 +163,7 @@ class SqlQuestionLog:
         return cls(db, salt=settings.user_hash_salt)
 
     async def record(self, item: LoggedQuestion) -> None:
-        await asyncio.to_thread(self.record_sync, item)
+        await STORAGE.run(self.record_sync, item)
 
     def record_sync(self, item: LoggedQuestion) -> None:
         self.record_many_sync([item])
@@ -228,7 +229,7 @@ class BufferedQuestionLog:
             if not batch:
                 return
             try:
-                await asyncio.to_thread(self.inner.record_many_sync, batch)
+                await STORAGE.run(self.inner.record_many_sync, batch)
             except Exception:  # noqa: BLE001 - keep the rows for the next try
                 self._pending[:0] = batch
                 raise
