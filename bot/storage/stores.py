@@ -6,8 +6,6 @@ The protocol methods are async and run one short synchronous statement in a thre
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -18,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.conversation import ConversationState
+from bot.privacy import hash_user
 from bot.settings import Settings
 from bot.storage.models import Conversation, ProcessedEvent, QuestionLogEntry
 from bot.workers import STORAGE
@@ -33,15 +32,6 @@ log = logging.getLogger(__name__)
 EVENT_TTL = timedelta(days=7)
 # Longer than any LINE (5,000) or Telegram (4,096) message; bounds what the console API can make us store.
 MAX_QUESTION_CHARS = 5_000
-
-
-def hash_user(user: str, salt: str) -> str:
-    """Keyed SHA-256 (HMAC) hex of a user id: the same user always gives the same hash, the id is never stored.
-
-    Thailand's PDPA: the question log must not hold the raw LINE/Telegram id. With a secret salt the hash
-    cannot be reversed by hashing every known id either.
-    """
-    return hmac.new(salt.encode("utf-8"), user.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def normalize_question(text: str) -> str:
