@@ -103,6 +103,16 @@ class AssistantService:
         await self._log(LoggedQuestion(datetime.now(timezone.utc), channel, user, question, answer))
         return answer
 
+    async def answer(
+        self, question: str, state: ConversationState | None, *, channel: str, user: str
+    ) -> tuple[Answer, ConversationState | None]:
+        """One turn of a conversation whose state the caller keeps: the message pipeline loads and saves it in the
+        transactions that also hold the event (handlers/pipeline/). Logged like `ask`. A None state returned means
+        "leave the stored state as it was"."""
+        answer, new_state = self.provider.assistant.respond(question, state, self.clock())
+        await self._log(LoggedQuestion(datetime.now(timezone.utc), channel, user, question, answer))
+        return answer, new_state
+
     async def claim_event(self, channel: str, event_id: str) -> bool:
         """True when this event id has not been processed before (by any instance sharing the ledger).
 

@@ -30,13 +30,16 @@ from handlers.limits import BodySizeLimit
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.ops import ops_router
+from handlers.pipeline import DeliveryPolicy, Pipeline
 
 log = logging.getLogger("budgetbot")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, policy: DeliveryPolicy | None = None) -> FastAPI:
+    """The app. `policy`: the message pipeline's timing and limits (default: from the settings)."""
     settings = settings or Settings()
     ctx = AppContext(settings=settings, metrics=Metrics())
+    ctx.pipeline = pipeline = Pipeline(ctx, policy or DeliveryPolicy.from_settings(settings))
     channels = _channels(ctx)
 
     @asynccontextmanager
@@ -67,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for channel in channels:
             if channel.enabled:
                 await channel.start()
+                pipeline.register(channel)  # type: ignore[arg-type]  # enabled channels are adapters
+        await pipeline.start()  # resumes whatever a previous run left unfinished
         log.info(
             "budgetbot started",
             extra={
@@ -79,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await pipeline.stop()  # stop taking work; what is unfinished stays stored for the next start
             for channel in channels:
                 if channel.enabled:
                     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -13,6 +14,10 @@ from bot.service import AssistantService
 from bot.settings import Settings
 from bot.storage import BufferedQuestionLog, Database
 from handlers.metrics import Metrics
+from handlers.pipeline.http import error_response
+
+if TYPE_CHECKING:
+    from handlers.pipeline import Pipeline
 
 
 @dataclass
@@ -25,6 +30,7 @@ class AppContext:
     service: AssistantService | None = None
     db: Database | None = None
     question_log: BufferedQuestionLog | None = None
+    pipeline: Pipeline | None = None
 
     async def flush_question_log(self) -> None:
         if self.question_log is not None:
@@ -81,7 +87,7 @@ class DisabledChannel(Channel):
 
         async def webhook() -> JSONResponse:
             self.ctx.metrics.webhooks.labels(channel=self.name, outcome="disabled").inc()
-            return JSONResponse({"detail": self.message}, status_code=404)
+            return error_response(404, self.message)
 
         router.add_api_route(self.path, webhook, methods=["POST"], include_in_schema=False)
         return router

@@ -1,10 +1,12 @@
 """A fake LINE Messaging API (and data API) on 127.0.0.1, plus builders for signed webhook bodies.
 
 The fake is a small aiohttp app in a background thread. It records every request (method, path, headers,
-raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, single-use reply
-tokens, the access token) so a reply that real LINE would reject is rejected here too. Failures can be
-scripted: the next N replies fail with a 5xx, hang past the client's timeout, or get
-400 "Invalid reply token"; and every reply can be slowed down (`delay_replies`).
+raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, the access token;
+reply tokens are single-use and expire `reply_token_lifetime` seconds after they were issued by
+`new_reply_token`, an unknown token is invalid; a push whose `X-Line-Retry-Key` was accepted before gets 409)
+so a call that real LINE would reject is rejected here too. Failures can be scripted: the next N replies fail
+with a 5xx, hang past the client's timeout, or get 400 "Invalid reply token"; every reply can be slowed down
+(`delay_replies`), every call too (`slow_down`), and the whole API taken down for a while (`take_down`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ RICH_MENU_PATH = "/v2/bot/richmenu"
 DEFAULT_RICH_MENU_PREFIX = "/v2/bot/user/all/richmenu/"
 
 DUMMY_REPLY_TOKENS = ("00000000000000000000000000000000", "ffffffffffffffffffffffffffffffff")
+# Reply tokens handed out by new_reply_token() -> when (time.monotonic()): LINE issues them with the webhook.
+_ISSUED: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,10 @@ class FakeLine(BackgroundServer):
 
     thread_name = "fake-line"
 
-    def __init__(self, access_token: str | None = None) -> None:
+    def __init__(self, access_token: str | None = None, *, reply_token_lifetime: float = 60.0) -> None:
         super().__init__()
         self.access_token = access_token
+        self.reply_token_lifetime = reply_token_lifetime
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._used_reply_tokens: set[str] = set()
@@ -177,6 +182,7 @@ class FakeLine(BackgroundServer):
         return self.requests_to(path, ok_only=ok_only)
 
     def reset(self) -> None:
+        self.reset_faults()
         with self._lock:
             self._requests.clear()
             self._fail_replies.clear()
@@ -300,8 +306,14 @@ class FakeLine(BackgroundServer):
         if errors:
             return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
         token = data["replyToken"]
+        issued = _ISSUED.get(token)
         with self._lock:
-            if reject or token in self._used_reply_tokens or token in DUMMY_REPLY_TOKENS:
+            if (
+                reject
+                or token in self._used_reply_tokens
+                or issued is None  # never issued (this includes the console's dummy tokens)
+                or time.monotonic() - issued > self.reply_token_lifetime
+            ):
                 return 400, {"message": "Invalid reply token"}, headers
             self._used_reply_tokens.add(token)  # single use, like LINE
         return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
@@ -352,7 +364,10 @@ def signed_webhook(
 
 
 def new_reply_token() -> str:
-    return secrets.token_hex(16)
+    """A reply token as LINE issues one with a webhook event: the fake accepts it once, within its lifetime."""
+    token = secrets.token_hex(16)
+    _ISSUED[token] = time.monotonic()
+    return token
 
 
 def new_event_id() -> str:

@@ -207,6 +207,7 @@ class FakeTelegram(BackgroundServer):
         return self.sent_messages(chat_id)
 
     def reset(self) -> None:
+        self.reset_faults()
         with self._lock:
             self._calls.clear()
             self._failures.clear()
