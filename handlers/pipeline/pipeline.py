@@ -290,15 +290,15 @@ class Pipeline:
                 ids = await committer.submit(lambda tx: store.accept(tx, events), timeout=self.policy.accept_timeout)
             except StorageTimeout:
                 self._storage_paused_until = time.monotonic() + self.policy.storage_pause
-                self._warn("storage", "storage too slow: events answered from memory for now (not durable)")
+                self._warn("storage-slow", "storage too slow: events answered from memory for now (not durable)")
             except Exception:  # noqa: BLE001 - unreachable: never drop an event over it
-                self._warn("storage", "storage unavailable: events answered from memory (not durable)", trace=True)
+                self._warn("storage-down", "storage unavailable: events answered from memory (not durable)", trace=True)
             else:
                 assert self._wake is not None
                 self._wake.set()
                 return [EventOutcome.ACCEPTED if i is not None else EventOutcome.DUPLICATE for i in ids]
         else:
-            self._warn("storage", "storage paused: events answered from memory (not durable)")
+            self._warn("storage-slow", "storage paused after a timeout: events answered from memory (not durable)")
         for event in events:
             self._enqueue_in_memory(event)
         return [EventOutcome.IN_MEMORY] * len(events)

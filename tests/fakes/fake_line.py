@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,7 @@ class FakeLine(BackgroundServer):
         self._fail_pushes: list[int] = []
         self._hang_replies = 0
         self._hang_seconds = 30.0
+        self._late_pushes: list[float] = []  # seconds: accepted at once, answered only after that long
         self._reply_delay = 0.0
         self._reject_tokens = False
         self.rich_menus: dict[str, dict[str, Any]] = {}
@@ -130,6 +131,12 @@ class FakeLine(BackgroundServer):
         with self._lock:
             self._hang_replies += count
             self._hang_seconds = seconds
+
+    def answer_next_pushes_late(self, count: int, seconds: float = 5.0) -> None:
+        """The next pushes are accepted (their retry keys too) but answered only after `seconds`: a client
+        that times out first does not know they went through."""
+        with self._lock:
+            self._late_pushes.extend([seconds] * count)
 
     def delay_replies(self, seconds: float) -> None:
         """Every reply is answered as usual, but only after `seconds` (a slow LINE API); 0 turns it off."""
@@ -188,6 +195,7 @@ class FakeLine(BackgroundServer):
             self._fail_replies.clear()
             self._fail_pushes.clear()
             self._hang_replies = 0
+            self._late_pushes.clear()
             self._reply_delay = 0.0
             self._reject_tokens = False
 
@@ -237,6 +245,13 @@ class FakeLine(BackgroundServer):
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
         self._record(request, body, data, status)
+        if request.method == "POST" and request.path == PUSH_PATH and status == 200:
+            with self._lock:
+                late = self._late_pushes.pop(0) if self._late_pushes else 0.0
+            if late:
+                assert self._release is not None
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._release.wait(), timeout=late)
         return web.json_response(payload, status=status, headers=headers)
 
     def _take_hang(self) -> bool:
