@@ -31,6 +31,7 @@ from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.ops import ops_router
 from handlers.pipeline import DeliveryPolicy, Pipeline
+from handlers.pipeline.http import WebhookDispatch
 
 log = logging.getLogger("budgetbot")
 
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, *, policy: DeliveryPolicy | Non
 
     app = FastAPI(title="budgetbot", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    # Innermost: the webhooks skip FastAPI's routing (the hot path); every middleware added after still applies.
+    app.add_middleware(WebhookDispatch, routes={p: h for c in channels for p, h in c.webhook_routes().items()})
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(ops_router(ctx))
     app.include_router(console_router(ctx))

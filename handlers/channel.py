@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from bot.knowledge.runtime import KnowledgeRuntime
@@ -18,6 +19,8 @@ from handlers.pipeline.http import error_response
 
 if TYPE_CHECKING:
     from handlers.pipeline import Pipeline
+
+WebhookHandler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass
@@ -58,6 +61,10 @@ class Channel(ABC):
     @abstractmethod
     def router(self) -> APIRouter:
         """Routes for this channel; they exist even when disabled and then answer 404/503."""
+
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        """POST paths this channel serves on the fast path (handlers/pipeline/http.py: WebhookDispatch)."""
+        return {}
 
     async def start(self) -> None:  # noqa: B027 - optional hook: most channels need it, the disabled one not
         """Create SDK clients (needs the running event loop)."""

@@ -55,7 +55,7 @@ from linebot.v3.webhooks import (
 
 from bot.answer import Answer
 from handlers import line_render
-from handlers.channel import AppContext, Channel
+from handlers.channel import AppContext, Channel, WebhookHandler
 from handlers.line_render import DEFAULT_QUESTIONS, render_answer, render_error, render_help, render_text
 from handlers.pipeline import (
     Attempt,
@@ -77,6 +77,7 @@ from handlers.pipeline.policy import DeliveryPolicy
 log = logging.getLogger(__name__)
 
 CHANNEL = "line"
+WEBHOOK_PATH = "/webhooks/line"
 WELCOME_QUESTION = "สวัสดี"
 # The console's Verify button sends events with these tokens; they can never be replied to.
 DUMMY_REPLY_TOKENS = frozenset({"0" * 32, "f" * 32})
@@ -137,7 +138,7 @@ def classify(exc: BaseException) -> FailureReason:
     """The failure reason for an exception from a Messaging API call."""
     if isinstance(exc, ApiException):
         status = exc.status or 0
-        body = exc.body if isinstance(exc.body, str) else ""
+        body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
         if status == 400 and "reply token" in body.lower():
             return FailureReason.INVALID_REPLY_TOKEN
         if status >= 500:
@@ -196,8 +197,15 @@ class LineApi:
     SDK's aiohttp session trusts the environment, which costs two thread hand-offs per call (netrc and proxy
     look-ups): it is replaced by one that does not, with the proxy (if any) read once at start."""
 
-    def __init__(self, client: AsyncApiClient) -> None:
+    def __init__(self, client: AsyncApiClient, base_url: str) -> None:
         self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": client.user_agent,
+            **client.default_headers,  # the channel access token
+        }
 
     @classmethod
     async def open(cls, base_url: str, access_token: str, *, max_connections: int) -> LineApi:
@@ -214,7 +222,7 @@ class LineApi:
         )
         rest.proxy = _proxy_for(base_url)
         await sdk_session.close()
-        return cls(client)
+        return cls(client, base_url)
 
     async def close(self) -> None:
         await self.client.close()
@@ -226,16 +234,10 @@ class LineApi:
         await self._post(PUSH_PATH, {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key}, timeout)
 
     async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str], timeout: float) -> None:
-        await self.client.call_api(
-            path,
-            "POST",
-            header_params={"Content-Type": "application/json", "Accept": "application/json", **headers},
-            body=body,
-            response_types_map={},  # the answer's body is not needed: no model to build
-            auth_settings=["Bearer"],
-            _return_http_data_only=False,
-            _preload_content=True,
-            _request_timeout=timeout,
+        # The SDK's REST layer: JSON body, the session above, ApiException on any status but 2xx. (Its generic
+        # call_api would walk the stored JSON again to "sanitise" it and decode an answer nobody reads.)
+        await self.client.rest_client.post_request(
+            self.base_url + path, headers={**self.headers, **headers}, body=body, _request_timeout=timeout
         )
 
 
@@ -278,15 +280,17 @@ class LineChannel(Channel):
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["line"])
-
-        async def line_webhook(request: Request) -> Response:
-            pipeline = self.ctx.pipeline
-            if pipeline is None:
-                return error_response(503, "the service is starting; retry later")
-            return await pipeline.webhook(self, request)
-
-        router.add_api_route("/webhooks/line", line_webhook, methods=["POST"], summary="LINE webhook (signed)")
+        router.add_api_route(WEBHOOK_PATH, self.webhook, methods=["POST"], summary="LINE webhook (signed)")
         return router
+
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        return {WEBHOOK_PATH: self.webhook}
+
+    async def webhook(self, request: Request) -> Response:
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            return error_response(503, "the service is starting; retry later")
+        return await pipeline.webhook(self, request)
 
     # --- parsing ---------------------------------------------------------------------------------
 

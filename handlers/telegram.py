@@ -55,7 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.answer import Answer
 from bot.settings import Settings
-from handlers.channel import AppContext, Channel
+from handlers.channel import AppContext, Channel, WebhookHandler
 from handlers.pipeline import (
     Attempt,
     EventOutcome,
@@ -191,17 +191,18 @@ class TelegramChannel(Channel):
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["telegram"])
-
-        async def telegram_webhook(request: Request) -> Response:
-            pipeline = self.ctx.pipeline
-            if pipeline is None:
-                return error_response(503, "the service is starting; retry later")
-            return await pipeline.webhook(self, request)
-
-        router.add_api_route(
-            WEBHOOK_PATH, telegram_webhook, methods=["POST"], summary="Telegram Bot API webhook (secret token checked)"
-        )
+        summary = "Telegram Bot API webhook (secret token checked)"
+        router.add_api_route(WEBHOOK_PATH, self.webhook, methods=["POST"], summary=summary)
         return router
+
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        return {WEBHOOK_PATH: self.webhook}
+
+    async def webhook(self, request: Request) -> Response:
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            return error_response(503, "the service is starting; retry later")
+        return await pipeline.webhook(self, request)
 
     async def ready(self) -> Rejection | None:
         if self.bot is None and not await self._try_start():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections import deque
@@ -118,6 +119,9 @@ class Pipeline:
         self.store: PipelineStore | None = None
         self.committer: Committer | None = None
         self._calls: asyncio.Semaphore | None = None
+        self._answering: asyncio.Semaphore | None = None
+        self._webhooks_in_flight = 0
+        self._answer_yields = 0
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -151,6 +155,7 @@ class Pipeline:
         )
         self.committer = Committer(self._direct)
         self._calls = asyncio.Semaphore(self.policy.max_deliveries)
+        self._answering = asyncio.Semaphore(self.policy.max_answering)
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
         self._stopping, self._started = False, True
         self._tasks = [
@@ -198,10 +203,12 @@ class Pipeline:
         """The whole webhook for any channel: checks, parsing, accepting, the response and its metrics."""
         started = time.perf_counter()
         outcome = "ok"
+        self._webhooks_in_flight += 1
         try:
             response, outcome = await self._webhook(adapter, request)
             return response
         finally:
+            self._webhooks_in_flight -= 1
             self.metrics.webhooks.labels(channel=adapter.name, outcome=outcome).inc()
             self.metrics.webhook_latency.labels(channel=adapter.name).observe(time.perf_counter() - started)
 
@@ -423,21 +430,29 @@ class Pipeline:
             raise LaneLost  # that channel is off in this instance: leave its work for one where it is on
         key = conversation_key(event.channel, event.conversation)
         new_state: ConversationState | None = None
-        try:
-            if event.question is not None:
-                started = time.perf_counter()
-                answer, new_state = await self.ctx.require_service().answer(
-                    event.question, lane.states.get(key), channel=event.channel, user=event.conversation
-                )
-                self.metrics.observe_answer(answer, time.perf_counter() - started)
-                outgoing = adapter.render(event, answer)
-            else:
-                outgoing = adapter.render_notice(event, event.notice or "")
-        except Exception:  # noqa: BLE001 - the user still gets a reply (an apology), the log gets the trace
-            log.exception("answering failed", extra={"channel": event.channel, "event_id": event.event_id})
-            self._count_failure(event.channel, FailureReason.ANSWER_FAILED)
-            new_state = None
-            outgoing = adapter.render_notice(event, ERROR_NOTICE)
+        assert self._answering is not None
+        # Answering and rendering are CPU work: one lane at a time, and after any webhook that is waiting (an
+        # acknowledgement must never queue behind a backlog of answers; the backlog is stored and can wait).
+        async with self._answering:
+            while self._webhooks_in_flight and self._answer_yields < 4:
+                self._answer_yields += 1
+                await asyncio.sleep(0)
+            self._answer_yields = 0
+            try:
+                if event.question is not None:
+                    started = time.perf_counter()
+                    answer, new_state = await self.ctx.require_service().answer(
+                        event.question, lane.states.get(key), channel=event.channel, user=event.conversation
+                    )
+                    self.metrics.observe_answer(answer, time.perf_counter() - started)
+                    outgoing = adapter.render(event, answer)
+                else:
+                    outgoing = adapter.render_notice(event, event.notice or "")
+            except Exception:  # noqa: BLE001 - the user still gets a reply (an apology), the log gets the trace
+                log.exception("answering failed", extra={"channel": event.channel, "event_id": event.event_id})
+                self._count_failure(event.channel, FailureReason.ANSWER_FAILED)
+                new_state = None
+                outgoing = adapter.render_notice(event, ERROR_NOTICE)
         now = time.time()
         message = OutboxMessage(
             id=None,
@@ -447,7 +462,7 @@ class Pipeline:
             handle=event.handle,
             parts=outgoing.parts,
             parts_done=0,
-            retry_key=str(uuid.uuid4()),  # stored with the message, before the first attempt
+            retry_key=new_retry_key(),  # stored with the message, before the first attempt
             created_at=now,
             event_at=event.occurred_at,
             received_at=event.received_at,
@@ -669,6 +684,12 @@ class Pipeline:
         if now - self._warned_at.get(topic, -every) >= every:
             self._warned_at[topic] = now
             log.warning(message, exc_info=trace)
+
+
+def new_retry_key() -> str:
+    """A random UUID (version 4) for X-Line-Retry-Key. From `random`, not `os.urandom`: it only needs to be
+    unique, and urandom releases the GIL, so under load every call waited for an answering thread to give it back."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _fill(outcomes: list[EventOutcome | None], fresh: list[InboundEvent]) -> list[InboundEvent | None]:

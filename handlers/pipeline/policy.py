@@ -23,6 +23,8 @@ class DeliveryPolicy:
     # and conversations handled at once by this instance (each answers and delivers in order).
     max_deliveries: int = 256
     max_lanes: int = 1024
+    # Questions answered at once. Answering is CPU work under the GIL: more at a time only slows webhooks down.
+    max_answering: int = 1
     # Leases: an instance renews its heartbeat every `heartbeat_seconds`; its conversations are taken over once
     # the heartbeat is `lease_seconds` old (after a kill -9), or at once when it shuts down cleanly.
     heartbeat_seconds: float = 1.0

@@ -188,6 +188,11 @@ class FakeLine(BackgroundServer):
         self.wait_for(lambda _: len(self.requests_to(path, ok_only=ok_only)) >= count, timeout)
         return self.requests_to(path, ok_only=ok_only)
 
+    def reset_requests(self) -> None:
+        """Forget what was received (scripted failures and faults stay)."""
+        with self._lock:
+            self._requests.clear()
+
     def reset(self) -> None:
         self.reset_faults()
         with self._lock:
