@@ -68,6 +68,7 @@ TELEGRAM_TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-deploy"
 TELEGRAM_SECRET = "deploy_Webhook-secret_0123456789"
 ADMIN_TOKEN = "deploy-admin-token-0123456789"
 MAX_BODY = 1_000_000  # BUDGETBOT_MAX_BODY_BYTES's default, which the site's client_max_body_size matches
+APP_RATE_PER_CLIENT = 10  # /api/ask a minute per client, in the app behind nginx (nginx's own is looser)
 
 
 def _in_ci() -> bool:
@@ -143,8 +144,10 @@ class Nginx:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.https_port}"
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=self.certificate.context(), timeout=30, **kwargs)
+    def client(self, *, source: str = "127.0.0.1") -> httpx.Client:
+        """An HTTPS client connecting from `source` (any 127.x.y.z is this machine: a client of its own)."""
+        transport = httpx.HTTPTransport(verify=self.certificate.context(), local_address=source)
+        return httpx.Client(base_url=self.url, transport=transport, timeout=30)
 
     def raw(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> int:
         """One request with the path exactly as written (httpx would normalize /./ and ..); its status."""
@@ -386,6 +389,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate) ->
                 "BUDGETBOT_USER_HASH_SALT": SALT,
                 "BUDGETBOT_ADMIN_TOKEN": ADMIN_TOKEN,
                 "BUDGETBOT_API_DOCS": "true",  # the docs exist on the app's port, so hiding them is tested
+                "BUDGETBOT_ASK_RATE_PER_CLIENT": str(APP_RATE_PER_CLIENT),
                 "BUDGETBOT_WATCH_KNOWLEDGE": "false",
                 "LINE_CHANNEL_SECRET": LINE_SECRET,
                 "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
@@ -396,7 +400,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate) ->
                 "TELEGRAM_API_BASE_URL": telegram.base_url,
             }
         )
-        with running_server(env, home, timeout=90) as server:
+        with running_server(env, home) as server:
             port = int(server.base_url.rsplit(":", 1)[1])
             with running_nginx(port, certificate) as nginx:
                 yield Stack(server.base_url, nginx, line, telegram)
@@ -508,6 +512,82 @@ def test_no_spelling_of_a_private_path_gets_through(stack: Stack, path: str) -> 
     assert status in (400, 404), f"{path}: {status}"
 
 
+def test_the_console_works_in_a_browser_through_nginx(stack: Stack) -> None:
+    """Headless Chromium, as a user's browser: over TLS (HTTP/2), the page, its files, its greeting and an
+    answer, and not one of the page's requests refused (every route the console uses is public)."""
+    from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, THAI
+
+    if not CHROMIUM.exists():
+        require(str(CHROMIUM))
+    from playwright.sync_api import expect, sync_playwright
+
+    refused: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            # The throwaway certificate is not from a CA the browser knows; httpx checks it in the other tests.
+            context = browser.new_context(ignore_https_errors=True, locale="th-TH")
+            context.set_default_timeout(30_000)
+            page = context.new_page()
+            page.on("response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.on("requestfailed", lambda r: refused.append(f"failed {r.url}"))
+            page.goto(f"{stack.nginx.url}/")
+            answers = page.get_by_test_id("answer")
+            expect(answers).to_have_count(1, timeout=30_000)  # the greeting, from /api/welcome
+            page.get_by_test_id("question-input").fill("แผนงานบูรณาการรัฐบาลดิจิทัลคืออะไร")
+            page.get_by_test_id("send").click()
+            expect(answers).to_have_count(2, timeout=30_000)
+            expect(answers.nth(1).locator(".text")).to_contain_text(THAI)
+        finally:
+            browser.close()
+    assert refused == []
+
+
+def test_the_app_limits_each_real_client_whatever_x_forwarded_for_it_sends(stack: Stack) -> None:
+    """The app's own per-client limit (BUDGETBOT_ASK_RATE_PER_CLIENT) counts the address nginx saw: a client
+    that makes up a new X-Forwarded-For for every question is still one client, and another is not affected."""
+    question = {"question": "ปีงบ 66 ยังยื่นได้ไหม"}
+    statuses = []
+    with stack.nginx.client(source="127.0.0.2") as https:
+        for n in range(APP_RATE_PER_CLIENT + 1):
+            response = https.post("/api/ask", json=question, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+            statuses.append(response.status_code)
+    assert statuses == [200] * APP_RATE_PER_CLIENT + [429]
+    assert "questions from this client" in response.json()["message"]  # the app's 429, not nginx's
+    assert int(response.headers["Retry-After"]) >= 1
+    with stack.nginx.client(source="127.0.0.3") as someone_else:
+        assert someone_else.post("/api/ask", json=question).status_code == 200
+
+
+def test_what_nginx_lets_through_the_app_accepts(stack: Stack) -> None:
+    """The two sets of limits agree: the largest headers and body nginx passes on, the app takes; what the app
+    would refuse, nginx refuses first (its own answer, before the app sees anything)."""
+    fair = {f"X-Filler-{n}": "a" * 7_000 for n in range(2)}
+    too_many = {f"X-Filler-{n}": "a" * 6_000 for n in range(3)}
+    question = json.dumps({"question": "ปีงบ 66 ยังยื่นได้ไหม"}).encode()
+    at_limit = question + b" " * (MAX_BODY - len(question))  # JSON allows trailing spaces
+    with stack.nginx.client(source="127.0.0.4") as https:
+        assert https.get("/", headers=fair).status_code == 200
+        answered = https.post("/api/ask", content=at_limit, headers={"Content-Type": "application/json"})
+        assert answered.status_code == 200, answered.text[:300]
+        too_big = https.post("/api/ask", content=at_limit + b" ", headers={"Content-Type": "application/json"})
+        assert too_big.status_code == 413 and too_big.headers["content-type"].startswith("text/html")  # nginx's
+        assert https.get("/", headers=too_many).status_code == 400
+
+
+def test_every_response_through_nginx_says_nosniff_once(stack: Stack) -> None:
+    with stack.nginx.client(source="127.0.0.5") as https:
+        responses = [
+            https.get("/"),  # the app's, which sets it too
+            https.post("/api/ask", json={}),  # the app's 422
+            https.get("/admin/"),  # nginx's 404
+            https.post("/api/ask", content=b" " * (MAX_BODY + 1)),  # nginx's 413
+        ]
+    for response in responses:
+        assert response.headers.get_list("X-Content-Type-Options") == ["nosniff"], response.status_code
+        assert response.headers.get_list("Strict-Transport-Security") == ["max-age=31536000"]
+
+
 def test_the_app_receives_exactly_the_public_path_whatever_the_spelling(
     recorded_edge: Nginx, upstream: RecordingUpstream
 ) -> None:
@@ -527,11 +607,11 @@ def test_the_client_address_is_set_by_nginx_never_taken_from_the_client(
         ("Forwarded", "for=203.0.113.7;proto=https"),
         ("X-Forwarded-Proto", "http"),
     ]
-    with recorded_edge.client() as https:
+    with recorded_edge.client(source="127.0.0.2") as https:
         assert https.post("/api/ask", json={}, headers=spoofed).status_code == 200
     (received,) = upstream.received
-    # One address, the connection's own (the test connects from 127.0.0.1), set rather than appended to.
-    assert received.header("X-Forwarded-For") == ["127.0.0.1"]
+    # One address, the client's own (127.0.0.2; nginx itself connects from 127.0.0.1), set, never appended to.
+    assert received.header("X-Forwarded-For") == ["127.0.0.2"]
     assert received.header("X-Forwarded-Proto") == ["https"]
     assert received.header("X-Real-IP") == [] and received.header("Forwarded") == []
     assert received.header("Host") == ["127.0.0.1"]  # $host: the name asked for, without the port
@@ -553,9 +633,10 @@ def test_oversized_bodies_are_refused_by_nginx(recorded_edge: Nginx, upstream: R
 
 def test_oversized_headers_are_refused_by_nginx(recorded_edge: Nginx, upstream: RecordingUpstream) -> None:
     with recorded_edge.client() as https:
-        assert https.get("/", headers={"X-Filler": "a" * 7_000}).status_code == 200  # a big but fair header
-        assert https.get("/", headers={"X-Filler": "a" * 9_000}).status_code == 400
-        assert https.get("/", headers={f"X-Filler-{n}": "a" * 7_000 for n in range(5)}).status_code == 400
+        fair = {f"X-Filler-{n}": "a" * 7_000 for n in range(2)}  # 14 KB, within the app's 16 KB
+        assert https.get("/", headers=fair).status_code == 200
+        assert https.get("/", headers={"X-Filler": "a" * 9_000}).status_code == 400  # one header over 8 KB
+        assert https.get("/", headers={f"X-Filler-{n}": "a" * 6_000 for n in range(3)}).status_code == 400  # 18 KB
         assert https.get("/?q=" + "a" * 9_000).status_code == 414
     assert len(upstream.received) == 1
 
@@ -621,6 +702,7 @@ def test_api_ask_is_rate_limited_per_address_and_webhooks_are_not(
         assert limited is not None, statuses
         assert passed <= 31 + elapsed * 1.0 + 2, (passed, elapsed)
         assert limited.headers["Retry-After"] == "60"
+        assert limited.headers.get_list("X-Content-Type-Options") == ["nosniff"]
         assert limited.headers["content-type"] == "application/json"
         assert "try again" in limited.json()["message"]
         assert upstream.paths().count("/api/ask") == passed
@@ -802,8 +884,7 @@ def test_the_units_command_and_environment_start_the_server(tmp_path: Path) -> N
             env = systemd_environment(service, env_file, home=state_dir)
             assert env["BUDGETBOT_DATA_DIR"] == str(state_dir), "the env file puts the database in the state dir"
             port = free_port()
-            command = [installed_here(a) for a in shlex.split(service["ExecStart"][0])]
-            command[command.index("--port") + 1] = str(port)
+            command = unit_command(service, port)
             if user is not None:
                 command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *command]
             log_path = tmp_path / "server.log"
@@ -836,6 +917,34 @@ def test_the_units_command_and_environment_start_the_server(tmp_path: Path) -> N
             assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def unit_command(service: dict[str, list[str]], port: int) -> list[str]:
+    """ExecStart, with this checkout for /opt/budgetbot and a free port for 8000."""
+    command = [installed_here(a) for a in shlex.split(service["ExecStart"][0])]
+    command[command.index("--port") + 1] = str(port)
+    return command
+
+
+def test_a_channel_without_the_salt_is_a_refused_start_that_systemd_does_not_retry(tmp_path: Path) -> None:
+    """The env file filled in but for the salt (as shipped, commented out): the server says what to set and
+    exits 2, the status the unit names in RestartPreventExitStatus, so systemd stops instead of looping."""
+    service = read_unit(DEPLOY / "budgetbot.service")["Service"]
+    assert service["RestartPreventExitStatus"] == ["2"]
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    env_file = tmp_path / "budgetbot.env"
+    env_file_filled_in(
+        env_file, state_dir, {"LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN}
+    )
+    env = systemd_environment(service, env_file, home=state_dir)
+    assert "BUDGETBOT_USER_HASH_SALT" not in env
+    result = subprocess.run(
+        unit_command(service, free_port()), cwd=state_dir, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "Traceback" not in result.stderr
+    assert not (state_dir / "budgetbot.sqlite3").exists(), "refused before touching anything"
 
 
 def _unprivileged_user() -> pwd.struct_passwd | None:
