@@ -77,7 +77,7 @@ def _in_ci() -> bool:
 
 def require(tool: str) -> str:
     """The tool's path; a skip locally, a failure under CI (where scripts/install-deploy-tools must have run)."""
-    found = shutil.which(tool)
+    found = shutil.which(tool) or (tool if os.access(tool, os.X_OK) else None)  # /usr/sbin may not be on PATH
     if found is None:
         message = f"{tool} is not installed (scripts/install-deploy-tools installs it)"
         if _in_ci():
@@ -347,7 +347,7 @@ def upstream() -> Iterator[RecordingUpstream]:
 @pytest.fixture(scope="module")
 def recorded_edge(upstream: RecordingUpstream, certificate: Certificate) -> Iterator[Nginx]:
     """nginx in front of the recording upstream."""
-    require("nginx")
+    require(NGINX)
     with running_nginx(upstream.port, certificate) as nginx:
         yield nginx
 
@@ -355,7 +355,7 @@ def recorded_edge(upstream: RecordingUpstream, certificate: Certificate) -> Iter
 @pytest.fixture
 def fresh_edge(upstream: RecordingUpstream, certificate: Certificate) -> Iterator[Nginx]:
     """nginx in front of the recording upstream, with its rate-limit counters at zero."""
-    require("nginx")
+    require(NGINX)
     upstream.clear()
     with running_nginx(upstream.port, certificate) as nginx:
         yield nginx
@@ -380,7 +380,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate) -> Iterator[Stack]:
-    require("nginx")
+    require(NGINX)
     home = tmp_path_factory.mktemp("app")
     with FakeLine(access_token=LINE_TOKEN) as line, FakeTelegram(token=TELEGRAM_TOKEN) as telegram:
         env = base_env(home)
@@ -414,7 +414,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, certificate: Certificate) ->
 def test_debians_nginx_accepts_the_site_as_shipped(certificate: Certificate) -> None:
     """`nginx -t` on the file as an operator installs it: only the certificate filled in, ports 80 and 443,
     inside Debian's own nginx.conf (which it must not contradict, e.g. by repeating an http-level setting)."""
-    require("nginx")
+    require(NGINX)
     prefix = nginx_prefix()
     try:
         site = prefix / "budgetbot.conf"
