@@ -127,7 +127,8 @@ async def other_user_under_tone_marks(base: str) -> str:
             return out
 
         quiet = await probe(10)
-        flood = asyncio.gather(*[c.post("/api/ask", json={"question": attack, "session": "attacker"}) for _ in range(20)])
+        attacker = {"question": attack, "session": "attacker"}
+        flood = asyncio.gather(*[c.post("/api/ask", json=attacker) for _ in range(20)])
         loaded = await probe(10)
         await flood
     return (
