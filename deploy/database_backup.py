@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy.engine import URL, make_url
 
 from bot.settings import Settings
@@ -64,7 +65,11 @@ def server_database(env_file: Path | None) -> Target:
     """The database the server would open with these settings."""
     if env_file is not None and not env_file.is_file():
         raise BackupError(f"no such settings file: {env_file}")
-    settings = Settings(_env_file=env_file) if env_file is not None else Settings()  # type: ignore[call-arg]
+    try:
+        settings = Settings(_env_file=env_file) if env_file is not None else Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:  # the server would not start with these either: say which, in one line
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise BackupError(f"invalid settings: {problems}") from None
     url = make_url(normalize_url(settings.effective_database_url))
     backend = url.get_backend_name()
     if backend == "sqlite":

@@ -1098,6 +1098,15 @@ def test_backup_refuses_settings_that_point_at_no_database(tmp_path: Path) -> No
     assert not (tmp_path / "backups").exists() or list((tmp_path / "backups").iterdir()) == []
 
 
+def test_backup_says_which_setting_is_invalid_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUDGETBOT_")}
+    env_file = tmp_path / "budgetbot.env"
+    env_file.write_text(f"BUDGETBOT_DATA_DIR={tmp_path}\nBUDGETBOT_USER_HASH_SALT=\n")  # uncommented, not filled in
+    result = run_tool("backup", "--env-file", str(env_file), str(tmp_path / "backups"), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_restore_refuses_a_file_that_is_not_a_backup_of_this_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/data/budgetbot.sqlite3"
     db = Database(url)
