@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot import __version__
-from bot.settings import Settings
+from bot.settings import Settings, settings_problems
 
 
 def _date(text: str) -> date:
@@ -86,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve" and hasattr(signal, "SIGPIPE"):
         # `budgetbot eval | head` should end quietly, like any Unix filter, not with a BrokenPipeError.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:  # a bad environment variable: name it, do not dump a traceback
+        for problem in settings_problems(exc):
+            print(f"budgetbot: invalid setting: {problem}", file=sys.stderr)
+        return 2
     if args.command == "ask":
         from bot.terminal import run_ask
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.privacy import DEV_SALT
@@ -98,3 +98,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'budgetbot.sqlite3').as_posix()}"
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """Each invalid setting in words, named by its environment variable (for a one-line refusal, no traceback)."""
+    out: list[str] = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        name = alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
+        out.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+    return out

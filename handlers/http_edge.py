@@ -53,7 +53,8 @@ class _EdgeProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_bytes = 0
+        self._header_bytes = 0  # request line and headers received so far, up to their blank line
+        self._tail = b""  # the last bytes of the headers so far, to find a blank line split across reads
         self._headers_done = False
         self._request_timer: asyncio.TimerHandle | None = None
         self._last_active = time.monotonic()
@@ -72,15 +73,22 @@ class _EdgeProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_active = time.monotonic()
-        counting = not self._headers_done
-        if counting:
-            self._header_bytes += len(data)
+        if not self._headers_done:
             if self._request_timer is None:
                 self._arm_request_timer()
+            # Measured before the parser sees the bytes, whether the headers end in this read or not: headers
+            # that arrive whole in one read would otherwise never look "incomplete".
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end == -1:
+                self._header_bytes += len(data)
+                self._tail = seen[-3:]
+            else:
+                self._header_bytes += end + 4 - len(self._tail)
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._refuse(431, "Request Header Fields Too Large", "request headers too large")
+                return
         super().data_received(data)
-        # Still inside the headers after more bytes than allowed: refuse before buffering any more of them.
-        if counting and not self._headers_done and self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, "Request Header Fields Too Large", "request headers too large")
 
     # --- parser callbacks ------------------------------------------------------------------------
 
@@ -93,6 +101,7 @@ class _EdgeProtocol(HttpToolsProtocol):
         # The next request on this connection starts its own count and its own clock.
         self._headers_done = False
         self._header_bytes = 0
+        self._tail = b""
         self._cancel_request_timer()
 
     def on_response_complete(self) -> None:

@@ -66,3 +66,15 @@ def test_scripts_run_explains_its_options_without_installing_anything() -> None:
     assert "--port PORT" in shown.stdout and "--host HOST" in shown.stdout
     wrong = subprocess.run(["bash", str(script), "--port", "eighty"], capture_output=True, text=True, timeout=30)
     assert wrong.returncode == 2 and "--port must be a number" in wrong.stderr
+
+
+def test_an_invalid_setting_is_named_in_one_line_not_a_traceback() -> None:
+    import os
+
+    env = {**os.environ, "BUDGETBOT_USER_HASH_SALT": "", "BUDGETBOT_ASK_RATE_PER_CLIENT": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 2  # the systemd unit does not restart a refused start
+    assert "Traceback" not in result.stderr
+    assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "BUDGETBOT_ASK_RATE_PER_CLIENT" in result.stderr

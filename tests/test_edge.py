@@ -95,6 +95,26 @@ def test_oversized_headers_are_refused_with_431_and_cost_no_memory(server: Serve
     assert _healthy(server)
 
 
+@pytest.mark.parametrize("writes", [1, 2], ids=["one-write", "two-writes"])
+def test_headers_over_the_limit_are_refused_however_they_arrive(server: ServerProcess, writes: int) -> None:
+    def status(header_bytes: int) -> bytes:
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        filler = b"".join(f"X-H{i}: {'v' * 90}\r\n".encode() for i in range(header_bytes // 100))
+        request = head + filler + b"\r\n"
+        with socket.create_connection(_address(server), timeout=30) as sock:
+            cut = len(request) // 2 if writes == 2 else len(request)
+            try:
+                sock.sendall(request[:cut])
+                time.sleep(0.05)
+                sock.sendall(request[cut:])
+            except OSError:
+                pass
+            return _status_line(sock, 10)
+
+    assert status(18_000).startswith(b"HTTP/1.1 431"), "18 KB of complete headers"
+    assert status(14_000).startswith(b"HTTP/1.1 200"), "14 KB of headers are within the 16 KB limit"
+
+
 def test_a_slow_client_is_cut_off_at_the_request_timeout(server: ServerProcess) -> None:
     def slow(results: list[tuple[float, bytes]]) -> None:
         started = time.monotonic()
