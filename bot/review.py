@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import yaml
 from pydantic import BaseModel
 from rapidfuzz import fuzz, process
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from bot.answer import AnswerKind
 from bot.privacy import mask_personal_data
@@ -42,6 +43,7 @@ REVIEW_KINDS = (AnswerKind.FALLBACK.value, "did_you_mean")
 SIMILARITY = 80  # rapidfuzz fuzz.ratio, 0-100
 MAX_VARIANTS = 10
 DEFAULT_MAX_ROWS = 20_000  # distinct wordings read, newest first (Settings.review_max_rows)
+_KEYS_PER_QUERY = 500  # wordings per IN (...) when reading the spellings of the groups shown
 
 
 class ReviewGroup(BaseModel):
@@ -59,6 +61,7 @@ class _Bucket:
     normalized: str
     count: int = 0
     last_seen: datetime = datetime.min.replace(tzinfo=timezone.utc)
+    keys: list[str] = field(default_factory=list)  # the texts the database grouped them by (see _wordings)
     texts: Counter[str] = field(default_factory=Counter)
     kinds: set[str] = field(default_factory=set)
 
@@ -75,29 +78,37 @@ def review_groups(
     """Groups of similar questions from the last `days` that need an answer, most frequent first.
 
     Reads the `max_rows` most recently asked distinct wordings (by normalized text), each with its count over
-    every row of the period."""
-    since = (now or datetime.now(timezone.utc)) - timedelta(days=days)
-    buckets = _read_buckets(db, since, min_confidence, max_rows)
-    # Greedy: the most asked wordings found groups; each later one joins the most similar group, if close enough.
-    ordered = sorted(buckets, key=lambda b: (-b.count, -b.last_seen.timestamp(), b.normalized))
-    groups = group_wordings([b.normalized for b in ordered])
-    result = [_to_group([ordered[i] for i in members]) for members in groups]
-    result.sort(key=lambda g: (-g.count, -g.last_seen.timestamp()))
-    return result[:limit]
-
-
-def _read_buckets(db: Database, since: datetime, min_confidence: float, max_rows: int) -> list[_Bucket]:
-    """One bucket per normalized wording: the database groups and counts, so only `max_rows` wordings (and up to
-    MAX_VARIANTS original spellings of each) ever reach Python, however long the log."""
+    every row of the period; the spellings and answer kinds only of the groups returned."""
     log = QuestionLogEntry
-    # Rows written before normalized_question existed have none: grouped by their text, normalized below.
-    key = func.coalesce(log.normalized_question, log.question)
     needs_review = (
-        log.asked_at >= since,
+        log.asked_at >= (now or datetime.now(timezone.utc)) - timedelta(days=days),
         or_(log.answer_kind.in_(REVIEW_KINDS), log.confidence < min_confidence),
     )
+    # One connection; the statements may still see different moments of a log being written, which costs at
+    # most a spelling or a kind of a wording asked meanwhile.
+    with db.engine.connect() as connection:
+        buckets = _wordings(connection, needs_review, max_rows)
+        # Greedy: the most asked wordings found groups; each later one joins the most similar group, if close.
+        buckets.sort(key=lambda b: (-b.count, -b.last_seen.timestamp(), b.normalized))
+        groups = [[buckets[i] for i in members] for members in group_wordings([b.normalized for b in buckets])]
+        groups.sort(key=lambda g: (-sum(b.count for b in g), -max(b.last_seen for b in g).timestamp()))
+        shown = groups[:limit]
+        _add_details(connection, needs_review, [b for members in shown for b in members])
+    return [_to_group(members) for members in shown]
+
+
+def _review_key() -> ColumnElement[str]:
+    # Rows written before normalized_question existed have none: grouped by their text, normalized in Python.
+    return func.coalesce(QuestionLogEntry.normalized_question, QuestionLogEntry.question)
+
+
+def _wordings(connection: Connection, needs_review: tuple[ColumnElement[bool], ...], max_rows: int) -> list[_Bucket]:
+    """One bucket per normalized wording, with its count and last time asked: the database groups and counts,
+    so only `max_rows` rows, the most recently asked wordings, ever reach Python, however long the log."""
+    log = QuestionLogEntry
+    key = _review_key()
     last_seen = func.max(log.asked_at)
-    newest = (
+    query = (
         select(
             key.label("key"),
             func.count().label("n"),
@@ -108,50 +119,49 @@ def _read_buckets(db: Database, since: datetime, min_confidence: float, max_rows
         .group_by(key)
         .order_by(last_seen.desc(), key)
         .limit(max_rows)
-        .cte("newest")
     )
-    in_newest = key.in_(select(newest.c.key))
-    spellings = (
-        select(
-            key.label("key"),
-            log.question,
-            func.count().label("n"),
-            func.row_number().over(partition_by=key, order_by=(func.count().desc(), log.question)).label("rank"),
-        )
-        .where(*needs_review, in_newest)
-        .group_by(key, log.question)
-        .subquery()
-    )
-    texts_query = select(spellings.c.key, spellings.c.question, spellings.c.n).where(spellings.c.rank <= MAX_VARIANTS)
-    kinds_query = (
-        select(key.label("key"), log.answer_kind).where(*needs_review, in_newest).group_by(key, log.answer_kind)
-    )
-    with db.engine.connect() as connection:
-        counted = connection.execute(select(newest)).all()
-        texts = connection.execute(texts_query).all()
-        kinds = connection.execute(kinds_query).all()
-
     buckets: dict[str, _Bucket] = {}
-    by_key: dict[str, _Bucket] = {}
-    for row in counted:
+    for row in connection.execute(query):
         normalized = normalize_question(row.key) if row.unnormalized else row.key
         if not normalized:
             continue
         bucket = buckets.setdefault(normalized, _Bucket(normalized))
         bucket.count += int(row.n)
         bucket.last_seen = max(bucket.last_seen, row.last_seen)
-        by_key[row.key] = bucket
-    # The three statements may see different moments of a log being written: rows for other wordings are skipped.
-    for row in texts:
-        if (bucket := by_key.get(row.key)) is not None:
-            bucket.texts[" ".join(row.question.split())] += int(row.n)
-    for row in kinds:
-        if (bucket := by_key.get(row.key)) is not None:
-            bucket.kinds.add(row.answer_kind)
-    for bucket in buckets.values():
-        if not bucket.texts:
-            bucket.texts[bucket.normalized] = bucket.count
+        bucket.keys.append(row.key)
     return list(buckets.values())
+
+
+def _add_details(connection: Connection, needs_review: tuple[ColumnElement[bool], ...], buckets: list[_Bucket]) -> None:
+    """The spellings (up to MAX_VARIANTS of each wording, most asked first) and answer kinds of `buckets`."""
+    log = QuestionLogEntry
+    key = _review_key()
+    by_key = {k: b for b in buckets for k in b.keys}
+    keys = list(by_key)
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = key.in_(keys[start : start + _KEYS_PER_QUERY])
+        spellings = (
+            select(
+                key.label("key"),
+                log.question,
+                func.count().label("n"),
+                func.row_number().over(partition_by=key, order_by=(func.count().desc(), log.question)).label("rank"),
+            )
+            .where(*needs_review, chunk)
+            .group_by(key, log.question)
+            .subquery()
+        )
+        texts = select(spellings.c.key, spellings.c.question, spellings.c.n).where(spellings.c.rank <= MAX_VARIANTS)
+        for row in connection.execute(texts):
+            if (bucket := by_key.get(row.key)) is not None:
+                bucket.texts[" ".join(row.question.split())] += int(row.n)
+        kinds = select(key.label("key"), log.answer_kind).where(*needs_review, chunk).group_by(key, log.answer_kind)
+        for row in connection.execute(kinds):
+            if (bucket := by_key.get(row.key)) is not None:
+                bucket.kinds.add(row.answer_kind)
+    for bucket in buckets:
+        if not bucket.texts:  # its rows were purged in between
+            bucket.texts[bucket.normalized] = bucket.count
 
 
 def _to_group(members: list[_Bucket]) -> ReviewGroup:
@@ -187,6 +197,7 @@ CANDIDATES = 128  # heads scored per wording, at most
 PREFIX_SHARE = 0.5  # of a wording's (shareable) bigrams, rarest first, that are indexed and looked up
 MIN_PREFIX = 3
 SHORT = 3  # wordings this long or shorter are compared by length, not through the index
+_CHARACTER_COLUMNS = 64
 
 
 def _min_lcs(m: int, n: int) -> int:
@@ -206,6 +217,23 @@ def _lengths_near(m: int) -> range:
     return range(lo, hi + 1)
 
 
+def _character_counts(wordings: Sequence[str]) -> np.ndarray:
+    """How often each character occurs in each wording (one row per wording): the most common characters a
+    column each, all the others one shared column, which still bounds the LCS from above."""
+    text = "".join(wordings)
+    codes, inverse, frequency = np.unique(
+        np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_inverse=True, return_counts=True
+    )
+    column_of_code = np.full(len(codes), _CHARACTER_COLUMNS - 1, dtype=np.int64)
+    column_of_code[np.argsort(-frequency, kind="stable")[: _CHARACTER_COLUMNS - 1]] = np.arange(
+        min(len(codes), _CHARACTER_COLUMNS - 1)
+    )
+    rows = np.repeat(np.arange(len(wordings)), [len(w) for w in wordings])
+    cells = rows * _CHARACTER_COLUMNS + column_of_code[inverse.reshape(-1)]
+    counts = np.bincount(cells, minlength=len(wordings) * _CHARACTER_COLUMNS)
+    return counts.reshape(len(wordings), _CHARACTER_COLUMNS).astype(np.uint16)  # questions are <= 5,000 chars
+
+
 class _HeadIndex:
     """The heads (first wordings) of the groups so far, found through the rarer half of their bigrams."""
 
@@ -215,25 +243,32 @@ class _HeadIndex:
         # Rarest first; a bigram of one wording only can never be shared, so it is left out.
         order = sorted((g for g, n in frequency.items() if n > 1), key=lambda g: (frequency[g], g))
         rank = {g: r for r, g in enumerate(order)}
-        self.prefixes: list[list[str]] = []
+        self.prefixes: list[list[int]] = []
         for grams in bigrams:
-            shared = sorted((g for g in grams if g in rank), key=rank.__getitem__)
+            shared = sorted([r for r in map(rank.get, grams) if r is not None])
             self.prefixes.append(shared[: max(MIN_PREFIX, math.ceil(PREFIX_SHARE * len(shared)))])
-        self.heads: list[str] = []
-        self._postings: dict[str, list[int]] = {}
+        self.wordings = wordings
+        self.lengths = np.array([len(w) for w in wordings], dtype=np.int64)
+        self.characters = _character_counts(wordings) if wordings else np.zeros((0, _CHARACTER_COLUMNS), np.uint16)
+        self._head_positions = np.zeros(len(wordings), dtype=np.int64)  # by group number
+        self._groups = 0
+        self._postings: dict[int, list[int]] = {}
         self._short: dict[int, list[int]] = {}  # heads of up to SHORT + 1 characters, by length
 
-    def add(self, position: int, wording: str) -> None:
+    def add(self, position: int) -> None:
         """Make the wording at `position` the head of a new group (numbered in order)."""
-        group = len(self.heads)
-        self.heads.append(wording)
-        if len(wording) <= SHORT + 1:
-            self._short.setdefault(len(wording), []).append(group)
+        group = self._groups
+        self._head_positions[group] = position
+        self._groups += 1
+        length = len(self.wordings[position])
+        if length <= SHORT + 1:
+            self._short.setdefault(length, []).append(group)
         for gram in self.prefixes[position]:
             self._postings.setdefault(gram, []).append(group)
 
-    def best(self, position: int, wording: str) -> int | None:
+    def best(self, position: int) -> int | None:
         """The group whose head is most similar (>= SIMILARITY; the earliest group on a tie), or None."""
+        wording = self.wordings[position]
         candidates: set[int] = set()
         if len(wording) <= SHORT:
             for n in _lengths_near(len(wording)):
@@ -243,14 +278,20 @@ class _HeadIndex:
             if room <= 0:
                 break
             candidates.update(self._postings.get(gram, ())[:room])
-        # Lengths too far apart are rejected inside rapidfuzz before any scoring.
-        ordered = sorted(candidates)
-        if not ordered:
+        if not candidates:
             return None
-        match = process.extractOne(
-            wording, [self.heads[g] for g in ordered], scorer=fuzz.ratio, score_cutoff=SIMILARITY
-        )
-        return None if match is None else ordered[match[2]]
+        groups = np.array(sorted(candidates), dtype=np.int64)
+        heads = self._head_positions[groups]
+        # The LCS is at most the characters two wordings have in common: heads that cannot reach SIMILARITY
+        # whatever the order of their characters are dropped before rapidfuzz scores the rest.
+        common = np.minimum(self.characters[heads], self.characters[position]).sum(axis=1, dtype=np.int64)
+        needed = -(-SIMILARITY * (len(wording) + self.lengths[heads]) // 200)
+        close = np.flatnonzero(common >= needed)
+        if not len(close):
+            return None
+        choices = [self.wordings[h] for h in heads[close].tolist()]
+        match = process.extractOne(wording, choices, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
+        return None if match is None else int(groups[close[match[2]]])
 
 
 def group_wordings(wordings: Sequence[str]) -> list[list[int]]:
@@ -258,10 +299,10 @@ def group_wordings(wordings: Sequence[str]) -> list[list[int]]:
     similar (fuzz.ratio >= SIMILARITY), or becomes the head of a new one. Returns positions, per group."""
     index = _HeadIndex(wordings)
     groups: list[list[int]] = []
-    for position, wording in enumerate(wordings):
-        group = index.best(position, wording)
+    for position in range(len(wordings)):
+        group = index.best(position)
         if group is None:
-            index.add(position, wording)
+            index.add(position)
             groups.append([position])
         else:
             groups[group].append(position)

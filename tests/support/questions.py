@@ -58,3 +58,45 @@ def fill_question_log(db: Database, questions: list[str], *, now: datetime | Non
     store = SqlQuestionLog(db, salt="load-test-salt")
     for batch in _batches(questions, now or datetime.now(timezone.utc)):
         store.record_many_sync(batch)  # type: ignore[arg-type]
+
+
+def near_duplicates(count: int, *, seed: int = 8) -> list[str]:
+    """Normalized wordings of `count` questions, each with up to four misspelt or reworded copies: Thai typos
+    (a tone mark added or lost, a letter dropped or changed, ไหม/มั้ย, ครับ/คับ, a space lost) and a polite
+    opening, shuffled. The hard case for grouping: near-duplicates short and long, among many others."""
+    from bot.storage import normalize_question
+
+    rng = random.Random(seed)
+    words = _vocabulary()
+    endings = ["ได้ไหม", "ได้มั้ย", "ได้ไหมครับ", "ได้ไหมคะ", "หรือไม่", "ยังไง", "อย่างไร", "ไหม", "เมื่อไร"]
+    marks = "่้๊๋์ั็"
+    letters = "กขคงจชดตทนบปพมยรลวสหอาิีุูเแโไ"
+    swaps = [("ค", "ฅ"), ("ส", "ศ"), ("น", "ณ"), ("ไหม", "มั้ย"), ("ไหม", "มั๊ย"), ("ครับ", "คับ"), ("คะ", "ค่ะ")]
+    swaps += [(" ", ""), ("ได้", "ได")]
+
+    def misspell(text: str) -> str:
+        chars = list(text)
+        for _ in range(rng.randrange(1, 4)):
+            op, at = rng.randrange(4), rng.randrange(len(chars) + 1)
+            if op == 0:
+                chars.insert(at, rng.choice(marks))
+            elif op == 1 and len(chars) > 2:
+                del chars[min(at, len(chars) - 1)]
+            elif op == 2 and chars:
+                chars[min(at, len(chars) - 1)] = rng.choice(letters)
+            else:
+                old, new = rng.choice(swaps)
+                chars = list("".join(chars).replace(old, new, 1))
+        return "".join(chars)
+
+    wordings: set[str] = set()
+    for _ in range(count):
+        base = " ".join(rng.sample(words, rng.choice([1, 1, 2, 2, 3, 4]))) + rng.choice(["", " "])
+        base += rng.choice(endings)
+        wordings.add(normalize_question(base))
+        wordings.update(normalize_question(misspell(base)) for _ in range(rng.randrange(0, 5)))
+        if rng.random() < 0.3:
+            wordings.add(normalize_question("สอบถามค่ะ " + base))
+    out = sorted(w for w in wordings if w)
+    rng.shuffle(out)
+    return out
