@@ -7,7 +7,7 @@ and can be written out as FAQ stubs to fill in and paste into knowledge/faq*.yam
 Bounded, because the log is filled by anyone who can type: the database counts the rows (one row per distinct
 normalized wording, the most recent `max_rows` of them, BUDGETBOT_REVIEW_MAX_ROWS), and grouping compares each
 wording only with the group heads an index of character bigrams says could be similar enough, not with all of
-them. In the server, `SingleFlight` keeps it to one review computed at a time.
+them (see group_wordings). In the server, `SingleFlight` keeps it to one review computed at a time.
 """
 
 from __future__ import annotations
@@ -182,22 +182,23 @@ def _to_group(members: list[_Bucket]) -> ReviewGroup:
 
 # --- grouping without comparing every wording with every other -----------------------------------------------
 #
-# fuzz.ratio(a, b) = 200 * LCS(a, b) / (len(a) + len(b)), so a score >= 80 needs the shorter wording to be at
-# least 2/3 of the longer, and the two to share many character bigrams (a typo or a changed particle breaks only
-# the two or three around it). So each group head is indexed by the rarer half of its bigrams (rarest first, in
-# one order for all wordings: the bigrams of a near-duplicate that it shares with its head are nearly all rare
-# ones both halves hold), and a wording is scored only against the heads found through its own rarer half, at
-# most CANDIDATES of them. That makes grouping O(wordings x CANDIDATES) instead of O(wordings x groups). On
-# typo'd and reworded Thai questions it gives the same groups as scoring every head for 998 wordings in 1,000
-# (tests/test_review.py checks it against the full comparison); what it can miss is a pair near the threshold
-# whose shared bigrams are the common ones. Wordings of 2-3 characters share no bigram for sure (ac, abc),
-# so those are compared with the heads of a close length directly.
+# fuzz.ratio(a, b) = 200 * LCS(a, b) / (len(a) + len(b)), so a score >= 80 needs the two to share many character
+# bigrams (a typo or a changed particle breaks only the two or three around it). Each group head is indexed by
+# the rarer half of its bigrams (rarest first, one order for all wordings; a bigram no other wording has is left
+# out), and a wording looks up the heads through the rarer half of its own, at most CANDIDATES of them. Thai
+# shares bigrams by chance too, so most of those heads are no match: the LCS is also at most the characters two
+# wordings have in common (counted per character), which rules out nearly every such head in a few array
+# operations, and rapidfuzz scores the few left. Grouping is so O(wordings x CANDIDATES), not O(wordings x
+# groups). Only the index can miss: on typo'd and reworded Thai questions (tests/support/questions.py) the groups
+# are those of scoring every head for 98-100% of wordings (tests/test_review.py, bench/review.py); what it misses
+# is a pair near the threshold whose shared bigrams are common ones. Wordings of 2-3 characters may share no
+# bigram at all (ac, abc), so those are compared with the heads of a close length directly.
 
-CANDIDATES = 128  # heads scored per wording, at most
+CANDIDATES = 256  # heads considered per wording, at most
 PREFIX_SHARE = 0.5  # of a wording's (shareable) bigrams, rarest first, that are indexed and looked up
 MIN_PREFIX = 3
 SHORT = 3  # wordings this long or shorter are compared by length, not through the index
-_CHARACTER_COLUMNS = 64
+_CHARACTER_COLUMNS = 32
 
 
 def _min_lcs(m: int, n: int) -> int:
@@ -220,18 +221,17 @@ def _lengths_near(m: int) -> range:
 def _character_counts(wordings: Sequence[str]) -> np.ndarray:
     """How often each character occurs in each wording (one row per wording): the most common characters a
     column each, all the others one shared column, which still bounds the LCS from above."""
-    text = "".join(wordings)
-    codes, inverse, frequency = np.unique(
-        np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_inverse=True, return_counts=True
-    )
-    column_of_code = np.full(len(codes), _CHARACTER_COLUMNS - 1, dtype=np.int64)
-    column_of_code[np.argsort(-frequency, kind="stable")[: _CHARACTER_COLUMNS - 1]] = np.arange(
-        min(len(codes), _CHARACTER_COLUMNS - 1)
-    )
+    codes = np.frombuffer("".join(wordings).encode("utf-32-le"), dtype=np.uint32)
+    frequency = np.bincount(codes)
+    column_of_code = np.full(len(frequency), _CHARACTER_COLUMNS - 1, dtype=np.int64)
+    common = np.argsort(-frequency, kind="stable")[: _CHARACTER_COLUMNS - 1]
+    column_of_code[common] = np.arange(len(common))
     rows = np.repeat(np.arange(len(wordings)), [len(w) for w in wordings])
-    cells = rows * _CHARACTER_COLUMNS + column_of_code[inverse.reshape(-1)]
+    cells = rows * _CHARACTER_COLUMNS + column_of_code[codes]
     counts = np.bincount(cells, minlength=len(wordings) * _CHARACTER_COLUMNS)
-    return counts.reshape(len(wordings), _CHARACTER_COLUMNS).astype(np.uint16)  # questions are <= 5,000 chars
+    # As narrow as the longest wording allows (less to read per comparison), never so narrow that a count wraps.
+    narrow = np.uint8 if max(len(w) for w in wordings) <= np.iinfo(np.uint8).max else np.uint16
+    return counts.reshape(len(wordings), _CHARACTER_COLUMNS).astype(narrow)
 
 
 class _HeadIndex:
@@ -249,7 +249,7 @@ class _HeadIndex:
             self.prefixes.append(shared[: max(MIN_PREFIX, math.ceil(PREFIX_SHARE * len(shared)))])
         self.wordings = wordings
         self.lengths = np.array([len(w) for w in wordings], dtype=np.int64)
-        self.characters = _character_counts(wordings) if wordings else np.zeros((0, _CHARACTER_COLUMNS), np.uint16)
+        self.characters = _character_counts(wordings) if wordings else np.zeros((0, _CHARACTER_COLUMNS), np.uint8)
         self._head_positions = np.zeros(len(wordings), dtype=np.int64)  # by group number
         self._groups = 0
         self._postings: dict[int, list[int]] = {}
@@ -280,18 +280,17 @@ class _HeadIndex:
             candidates.update(self._postings.get(gram, ())[:room])
         if not candidates:
             return None
-        groups = np.array(sorted(candidates), dtype=np.int64)
+        groups = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         heads = self._head_positions[groups]
         # The LCS is at most the characters two wordings have in common: heads that cannot reach SIMILARITY
-        # whatever the order of their characters are dropped before rapidfuzz scores the rest.
+        # whatever the order of their characters are dropped before rapidfuzz scores the rest. Nearly all are.
         common = np.minimum(self.characters[heads], self.characters[position]).sum(axis=1, dtype=np.int64)
-        needed = -(-SIMILARITY * (len(wording) + self.lengths[heads]) // 200)
-        close = np.flatnonzero(common >= needed)
+        close = np.sort(groups[200 * common >= SIMILARITY * (len(wording) + self.lengths[heads])])
         if not len(close):
             return None
-        choices = [self.wordings[h] for h in heads[close].tolist()]
+        choices = [self.wordings[h] for h in self._head_positions[close].tolist()]
         match = process.extractOne(wording, choices, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
-        return None if match is None else int(groups[close[match[2]]])
+        return None if match is None else int(close[match[2]])
 
 
 def group_wordings(wordings: Sequence[str]) -> list[list[int]]:
