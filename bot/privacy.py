@@ -27,8 +27,11 @@ _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 # A run of digits (Thai or Arabic) with the separators people type inside numbers: 081-234-5678,
 # 0 2612 6000, (02) 123.4567, +66 81 234 5678, 1-2345-67890-12-3, ๐๘๑๒๓๔๕๖๗๘.
 _NUMBER_RUN = re.compile(r"\+?\(?[0-9๐-๙](?:[ \-.()]{0,2}[0-9๐-๙])+\)?")
-# A loose e-mail shape: anything@anything.tld, without spaces.
-_EMAIL = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[^\s@<>()\[\]\"',;:]{2,}")
+# A loose e-mail shape: anything@anything.tld, without spaces. The lookbehind starts a match only where a run of
+# such characters starts, and the possessive runs never backtrack: linear time on any input (without them a
+# long run of letters took quadratic time, 20 ms for 2,000 characters).
+_E = r"[^\s@<>()\[\]\"',;:]"
+_EMAIL = re.compile(rf"(?<!{_E}){_E}++@{_E}+\.{_E}{{2,}}")
 
 
 def mask_personal_data(text: str) -> str:

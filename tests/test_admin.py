@@ -6,7 +6,6 @@ knowledge; questions go in through the public API (`POST /api/ask`) like a user'
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from bot.stats import question_stats
 from bot.storage import Database, SqlQuestionLog
 from handlers.app import create_app
 from tests.support.core import copy_knowledge
+from tests.support.env import clean_bot_env
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -63,9 +63,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
 def clean_env() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as mp:
         # No credentials or admin token from the developer's shell or a .env file.
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
-                mp.delenv(name)
+        clean_bot_env(mp)
         yield mp
 
 
