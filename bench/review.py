@@ -5,11 +5,11 @@ questions, the worst case for grouping (no two group, so every wording is a grou
                                      [--pairwise 10000] [--agreement 2000]
 
 For each size: a fresh SQLite file filled with that many logged fallbacks (tests/support/questions.py, the rows the
-service writes), then `review_groups` as the admin route calls it (newest BUDGETBOT_REVIEW_MAX_ROWS wordings),
-split into reading the log (SQL) and grouping. `--pairwise N` also times the grouping review used before the
-index (every wording scored against every group head) on N of those wordings; `--agreement N` groups the
-near-duplicates of N questions both ways and prints how many wordings end up in the same group. Prints figures
-only; run it on a quiet machine (the load average is printed beside them).
+service writes), then `review_groups` as the admin route calls it (the newest BUDGETBOT_REVIEW_MAX_ROWS wordings),
+and the grouping of those wordings timed on its own (the rest is reading the log). `--pairwise N` also times the
+grouping review did before the index (every wording scored against every group head) on N of those wordings;
+`--agreement N` groups the near-duplicates of N questions both ways and prints how many wordings end up in the
+same group. Prints figures only; run it on a quiet machine (the load average is printed beside them).
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ from typing import TypeVar
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rapidfuzz import fuzz, process  # noqa: E402
-
-from bot.review import SIMILARITY, group_wordings, review_groups  # noqa: E402
+from bot.review import group_wordings, review_groups  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage import Database, normalize_question  # noqa: E402
-from tests.support.questions import dissimilar_questions, fill_question_log, near_duplicates  # noqa: E402
+from tests.support.questions import (  # noqa: E402
+    dissimilar_questions,
+    fill_question_log,
+    group_by_scoring_every_head,
+    near_duplicates,
+)
 
 T = TypeVar("T")
 
@@ -45,20 +48,6 @@ def timed(func: Callable[[], T]) -> tuple[float, T]:
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def pairwise(wordings: list[str]) -> list[list[int]]:
-    """The grouping review did before the index: each wording scored against every group head."""
-    groups: list[list[int]] = []
-    heads: list[str] = []
-    for position, wording in enumerate(wordings):
-        match = process.extractOne(wording, heads, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
-        if match is None:
-            groups.append([position])
-            heads.append(wording)
-        else:
-            groups[match[2]].append(position)
-    return groups
 
 
 def bench_log(rows: int, repeat: int, max_rows: int, workdir: Path) -> None:
@@ -102,13 +91,13 @@ def main() -> int:
     if args.pairwise:
         wordings = [normalize_question(q) for q in dissimilar_questions(args.pairwise)]
         indexed, _ = timed(lambda: group_wordings(wordings))
-        old, _ = timed(lambda: pairwise(wordings))
+        old, _ = timed(lambda: group_by_scoring_every_head(wordings))
         print(f"grouping {args.pairwise:,} dissimilar wordings: index {indexed:.2f} s, pairwise {old:.2f} s")
 
     if args.agreement:
         wordings = near_duplicates(args.agreement)
         indexed_seconds, indexed = timed(lambda: group_wordings(wordings))
-        pairwise_seconds, expected = timed(lambda: pairwise(wordings))
+        pairwise_seconds, expected = timed(lambda: group_by_scoring_every_head(wordings))
         same = {frozenset(g) for g in indexed} & {frozenset(g) for g in expected}
         share = sum(len(g) for g in same) / len(wordings)
         print(

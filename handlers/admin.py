@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from bot.knowledge.watch import reload_in_thread
 from bot.review import ReviewGroup, SingleFlight, review_groups
 from bot.stats import QuestionStats, question_stats
+from bot.storage import Database
 from bot.workers import ADMIN
 from handlers.channel import AppContext
 
@@ -129,11 +130,10 @@ def admin_router(ctx: AppContext) -> APIRouter:
     reviews: SingleFlight[tuple[int, int], list[ReviewGroup]] = SingleFlight()
     reports: SingleFlight[tuple[int, int], QuestionStats] = SingleFlight()
 
-    async def compute_review(days: int, limit: int) -> list[ReviewGroup]:
-        assert ctx.db is not None
+    async def compute_review(db: Database, days: int, limit: int) -> list[ReviewGroup]:
         await ctx.flush_question_log()  # include what was asked in the last second
         started = time.monotonic()
-        groups = await ADMIN.run(review_groups, ctx.db, days, limit, max_rows=ctx.settings.review_max_rows)
+        groups = await ADMIN.run(review_groups, db, days, limit, max_rows=ctx.settings.review_max_rows)
         log.info(
             "admin review computed",
             extra={
@@ -145,10 +145,9 @@ def admin_router(ctx: AppContext) -> APIRouter:
         )
         return groups
 
-    async def compute_stats(days: int, top: int) -> QuestionStats:
-        assert ctx.db is not None
+    async def compute_stats(db: Database, days: int, top: int) -> QuestionStats:
         await ctx.flush_question_log()
-        return await ADMIN.run(question_stats, ctx.db, days, top=top)
+        return await ADMIN.run(question_stats, db, days, top=top)
 
     @api.get("/review", summary="Questions that got a fallback or a low-confidence answer, grouped")
     async def review(
@@ -157,7 +156,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
-            groups = await reviews.run((days, limit), functools.partial(compute_review, days, limit))
+            groups = await reviews.run((days, limit), functools.partial(compute_review, ctx.db, days, limit))
         except Exception:  # noqa: BLE001 - database down: say so, do not 500
             log.warning("admin review: cannot read the question log", exc_info=True)
             return _unavailable("the question log")
@@ -168,7 +167,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
-            result = await reports.run((days, top), functools.partial(compute_stats, days, top))
+            result = await reports.run((days, top), functools.partial(compute_stats, ctx.db, days, top))
         except Exception:  # noqa: BLE001
             log.warning("admin stats: cannot read the question log", exc_info=True)
             return _unavailable("the question log")

@@ -13,11 +13,16 @@ import yaml
 
 from bot.answer import Answer, AnswerKind
 from bot.cli import main as cli_main
-from bot.review import SIMILARITY, SingleFlight, group_wordings, review_groups, run_review
+from bot.review import SingleFlight, group_wordings, review_groups, run_review
 from bot.settings import Settings
 from bot.storage import Database, SqlQuestionLog
 from bot.storage.models import QuestionLogEntry
-from tests.support.questions import dissimilar_questions, fill_question_log, near_duplicates
+from tests.support.questions import (
+    dissimilar_questions,
+    fill_question_log,
+    group_by_scoring_every_head,
+    near_duplicates,
+)
 
 NOW = datetime.now(timezone.utc)
 
@@ -173,6 +178,10 @@ def test_review_command_reads_the_configured_database(
     assert cli_main(["review", "--days", "7", "--limit", "1", "--yaml", str(out_file)]) == 0
     assert "ปีงบ 2570 ยื่นได้ถึงวันไหน" in capsys.readouterr().out
     assert len(yaml.safe_load(out_file.read_text(encoding="utf-8"))["faq"]) == 1
+    # BUDGETBOT_REVIEW_MAX_ROWS bounds what the command reads: only the newest wording, so one group.
+    monkeypatch.setenv("BUDGETBOT_REVIEW_MAX_ROWS", "1")
+    assert cli_main(["review", "--days", "7", "--limit", "10"]) == 0
+    assert "1 group(s)" in capsys.readouterr().out
 
 
 def test_review_reports_an_unreachable_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,22 +213,6 @@ PLAN_2570_VARIANTS = [
 CLOUD = ["ขอ cloud ได้ไหม", "ขอ Cloud ได้ไหมคะ", "ขอcloudได้ไหม"]  # short: a few bigrams only
 
 
-def _reference_grouping(wordings: list[str]) -> list[list[int]]:
-    """The greedy grouping by scoring every head (what review did before the index): the yardstick."""
-    from rapidfuzz import fuzz, process
-
-    groups: list[list[int]] = []
-    heads: list[str] = []
-    for position, wording in enumerate(wordings):
-        match = process.extractOne(wording, heads, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
-        if match is None:
-            groups.append([position])
-            heads.append(wording)
-        else:
-            groups[match[2]].append(position)
-    return groups
-
-
 def test_typos_and_thai_spelling_variants_group_among_thousands_of_other_questions(database: Database) -> None:
     # 3,000 dissimilar questions around them, many ending in ได้ไหม too: the index must still find the variants.
     fill_question_log(database, dissimilar_questions(3_000, seed=3), now=NOW - timedelta(minutes=5))
@@ -243,7 +236,7 @@ def test_typos_and_thai_spelling_variants_group_among_thousands_of_other_questio
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_index_groups_like_comparing_every_head(seed: int) -> None:
     wordings = near_duplicates(500, seed=seed)
-    expected = {frozenset(g) for g in _reference_grouping(wordings)}
+    expected = {frozenset(g) for g in group_by_scoring_every_head(wordings)}
     got = group_wordings(wordings)
     same = sum(len(g) for g in {frozenset(g) for g in got} & expected)
     print(f"seed {seed}: {len(wordings)} wordings, {len(expected)} groups; {same} wordings grouped identically")
@@ -291,24 +284,6 @@ def test_rows_without_a_normalized_text_join_their_wording_and_are_masked(databa
     assert cloud.count == 2 and set(cloud.variants) == {"ขอ cloud ได้ไหม", "ขอ Cloud ได้ไหม"}
     phone = next(g for g in groups if "โทรหาผม" in g.representative)
     assert "5678" not in phone.representative and "[เบอร์โทรศัพท์]" in phone.representative
-
-
-def test_review_command_reads_at_most_the_configured_wordings(
-    database: Database,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _fill(database)
-    for name in list(os.environ):
-        if name.startswith("BUDGETBOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BUDGETBOT_DATABASE_URL", database_url)
-    monkeypatch.setenv("BUDGETBOT_REVIEW_MAX_ROWS", "1")
-    assert cli_main(["review", "--days", "7", "--limit", "10"]) == 0
-    assert "1 group(s)" in capsys.readouterr().out
 
 
 # --- one review at a time ------------------------------------------------------------------------------------

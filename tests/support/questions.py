@@ -100,3 +100,22 @@ def near_duplicates(count: int, *, seed: int = 8) -> list[str]:
     out = sorted(w for w in wordings if w)
     rng.shuffle(out)
     return out
+
+
+def group_by_scoring_every_head(wordings: list[str]) -> list[list[int]]:
+    """The greedy grouping review did before its index, each wording scored against every group head: the
+    yardstick for bot.review.group_wordings (quadratic when nothing groups)."""
+    from rapidfuzz import fuzz, process
+
+    from bot.review import SIMILARITY
+
+    groups: list[list[int]] = []
+    heads: list[str] = []
+    for position, wording in enumerate(wordings):
+        match = process.extractOne(wording, heads, scorer=fuzz.ratio, score_cutoff=SIMILARITY)
+        if match is None:
+            groups.append([position])
+            heads.append(wording)
+        else:
+            groups[match[2]].append(position)
+    return groups
