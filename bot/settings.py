@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, validation_alias=_env("BUDGETBOT_ADMIN_TOKEN"))
     # Key for the hashes that stand for user ids in storage and logs (PDPA): required once a chat channel is on.
     user_hash_salt: str = Field(default=DEV_SALT, min_length=1, validation_alias=_env("BUDGETBOT_USER_HASH_SALT"))
+    # `budgetbot review` and /admin/review read at most this many distinct wordings, the most recently asked.
+    review_max_rows: int = Field(default=20_000, ge=1, validation_alias=_env("BUDGETBOT_REVIEW_MAX_ROWS"))
     log_retention_days: int = Field(default=180, ge=1, validation_alias=_env("BUDGETBOT_LOG_RETENTION_DAYS"))
     conversation_ttl_minutes: int = Field(default=30, ge=1, validation_alias=_env("BUDGETBOT_CONVERSATION_TTL_MINUTES"))
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))

@@ -201,6 +201,23 @@ def test_review_lists_grouped_out_of_scope_questions(client: TestClient) -> None
     assert len(limited) == 1 and limited[0]["count"] == groups[0]["count"]
 
 
+def test_review_reads_at_most_the_configured_number_of_wordings(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean_env.chdir(tmp_path)
+    assert Settings(_env_file=None).review_max_rows == 20_000  # type: ignore[call-arg]  # the default
+    monkeypatch.setenv("BUDGETBOT_REVIEW_MAX_ROWS", "2")
+    settings = make_settings(tmp_path)
+    assert settings.review_max_rows == 2  # from the environment variable
+    with TestClient(create_app(settings)) as small:
+        for question in [*WEATHER, FOOD, "ราคาน้ำมันวันนี้เท่าไร"]:  # out of scope: all fallbacks
+            assert needs_review(ask(small, question, "max-rows"))
+        groups = small.get("/admin/review", headers=AUTH).json()["groups"]
+    # The two most recently asked wordings only; the weather, asked first (and most), is not read at all.
+    assert sorted(g["representative"] for g in groups) == sorted([FOOD, "ราคาน้ำมันวันนี้เท่าไร"])
+    assert all(WEATHER[0] not in g["variants"] for g in groups)
+
+
 def test_stats_count_questions_per_day_and_the_fallback_rate(client: TestClient) -> None:
     before = client.get("/admin/stats", headers=AUTH).json()
     answers = [ask(client, q, "stats-user") for q in [IN_SCOPE, FOOD, "ปีงบประมาณ 2570 เปิดรับคำของบประมาณหรือยัง", FOOD]]
