@@ -47,3 +47,34 @@ def test_plain_ask_prints_the_answer_and_suggestions() -> None:
 def test_bad_date_is_a_usage_error() -> None:
     result = budgetbot("ask", "--today", "21/11/2026", "x")
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    result = budgetbot("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"budgetbot {version('budgetbot')}"
+
+
+def test_scripts_run_explains_its_options_without_installing_anything() -> None:
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "run"
+    shown = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0
+    assert "--port PORT" in shown.stdout and "--host HOST" in shown.stdout
+    wrong = subprocess.run(["bash", str(script), "--port", "eighty"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2 and "--port must be a number" in wrong.stderr
+
+
+def test_an_invalid_setting_is_named_in_one_line_not_a_traceback() -> None:
+    import os
+
+    env = {**os.environ, "BUDGETBOT_USER_HASH_SALT": "", "BUDGETBOT_ASK_RATE_PER_CLIENT": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 2  # the systemd unit does not restart a refused start
+    assert "Traceback" not in result.stderr
+    assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "BUDGETBOT_ASK_RATE_PER_CLIENT" in result.stderr

@@ -122,3 +122,45 @@ def test_duplicate_entry_id_names_both_places(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeLoadError) as err:
         load_knowledge(kdir)
     assert any("duplicate entry id 'fy2565-figures'" in p.message for p in err.value.problems)
+
+
+IMPOSSIBLE_WINDOW = """  - year: 2565
+    window:
+      opens: 2026-13-40
+      closes: 2021-02-30
+      sources: [dga-briefing-fy2566]
+"""
+
+
+def _with_impossible_dates(tmp_path: Path) -> tuple[Path, int]:
+    kdir = copy_knowledge(tmp_path)
+    path = kdir / "fiscal_years.yaml"
+    _edit(path, "  - year: 2565\n", IMPOSSIBLE_WINDOW)
+    return kdir, _line_of(path, "opens: 2026-13-40")
+
+
+def test_impossible_dates_are_each_reported_with_file_line_and_reason(tmp_path: Path) -> None:
+    kdir, line = _with_impossible_dates(tmp_path)
+    result = kb_check(kdir)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out
+    assert f"fiscal_years.yaml:{line}:" in out and "'2026-13-40' is not a real date" in out, out
+    assert f"fiscal_years.yaml:{line + 1}:" in out and "'2021-02-30' is not a real date" in out, out
+    with pytest.raises(KnowledgeLoadError) as raised:
+        load_knowledge(kdir)
+    assert [p.line for p in raised.value.problems] == [line, line + 1]
+
+
+def test_the_server_will_not_start_on_a_broken_knowledge_base_and_says_where(tmp_path: Path) -> None:
+    kdir, line = _with_impossible_dates(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--knowledge", str(kdir), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "cannot start" in result.stderr and f"fiscal_years.yaml:{line}:" in result.stderr, result.stderr

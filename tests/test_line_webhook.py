@@ -47,6 +47,7 @@ from tests.fakes.fake_line import (
     unknown_event,
     user_source,
 )
+from tests.support.env import clean_bot_env
 from tests.support.faults import metric_value, settle
 from tests.support.server import base_env, line_env, running_server
 
@@ -92,9 +93,7 @@ def fake() -> Iterator[FakeLine]:
 @pytest.fixture(scope="module")
 def client(fake: FakeLine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
-                mp.delenv(name)
+        clean_bot_env(mp)
         app = create_app(_settings(tmp_path_factory.mktemp("line"), fake), policy=FAST)
         with TestClient(app) as test_client:  # runs the lifespan: knowledge, service, LINE client
             yield test_client
