@@ -636,3 +636,29 @@ def test_real_server_process_replies_through_the_line_sdk(tmp_path: Path) -> Non
             assert "Traceback" not in server.log_text()
         assert len(replies_to(fake, event["replyToken"])) == 1
         assert uuid.UUID(push.headers["x-line-retry-key"])
+
+
+# --- messages that answer no event (notifications, issue 11) -------------------------------------------------
+
+
+def test_a_stored_notification_is_pushed_once_with_the_retry_key_stored_before_the_first_attempt(
+    client: TestClient, fake: FakeLine
+) -> None:
+    """The outbox is open to messages that answer no event: stored with their retry key, pushed to the user,
+    retried with the same key (LINE answers 409 once it has one: delivered, not sent twice)."""
+    from functools import partial
+
+    from handlers.pipeline import Outgoing
+
+    user = "U" + "e" * 32
+    pipeline = client.app.state.ctx.pipeline
+    fake.answer_next_pushes_late(1, seconds=FAST.request_timeout + 2)  # accepted, but the answer comes too late
+    outgoing = Outgoing(parts=[{"messages": [{"type": "text", "text": "ปีงบประมาณ 2571 เปิดรับคำขอแล้ว"}]}])
+    assert client.portal is not None
+    client.portal.call(partial(pipeline.enqueue, "line", user, outgoing, ref="notification-1"))
+    fake.wait_for(lambda _: [p.status for p in fake.pushes(ok_only=False)] == [200, 409], timeout=20)
+    settle(client)
+    pushes = fake.pushes(ok_only=False)
+    assert all(p.json["to"] == user for p in pushes)
+    assert UUID_RE.match(pushes[0].headers["x-line-retry-key"])
+    assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]

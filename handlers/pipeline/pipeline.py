@@ -48,6 +48,8 @@ from handlers.pipeline.model import (
     FailureReason,
     InboundEvent,
     OutboxMessage,
+    Outgoing,
+    ReplyHandle,
     SendStatus,
 )
 from handlers.pipeline.policy import DeliveryPolicy
@@ -325,6 +327,31 @@ class Pipeline:
             self._run(lane)
         else:
             lane.items.append(InboxItem(None, event))
+
+    async def enqueue(self, channel: str, to: str, outgoing: Outgoing, *, ref: str) -> int:
+        """Store a message for `to` (a raw chat id) that answers no event: a notification (issue 11). It is
+        delivered like an answer: in order with that chat's other messages, pushed with the retry key stored here
+        (before the first attempt), retried until the delivery deadline, exactly once across restarts and
+        instances. Returns its outbox id; raises when the database is unreachable (nothing is held in memory)."""
+        now = time.time()
+        message = OutboxMessage(
+            id=None,
+            lane=hash_user(f"{channel}:{to}", self.ctx.settings.user_hash_salt)[:32],
+            channel=channel,
+            ref=ref,
+            handle=ReplyHandle(to=to),
+            parts=outgoing.parts,
+            parts_done=0,
+            retry_key=new_retry_key(),
+            created_at=now,
+            event_at=now,
+            received_at=now,
+            deadline=now + self.policy.delivery_deadline,
+        )
+        message_id = await self._db(lambda tx, store: store.insert_message(tx, message), timeout=10.0)
+        assert self._wake is not None
+        self._wake.set()
+        return message_id
 
     # --- scheduling -------------------------------------------------------------------------------------------
 
