@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -237,7 +237,10 @@ class TelegramChannel(Channel):
         except Exception as exc:  # noqa: BLE001 - PTB raises KeyError/TypeError/AttributeError on bad shapes
             raise MalformedWebhook("the body is not a valid Telegram Update") from exc
         parsed = Parsed()
-        event = await self._event(update, received_at, parsed)
+        try:
+            event = await self._event(update, received_at, parsed)
+        except Exception as exc:  # noqa: BLE001 - a shape PTB accepted but that makes no sense: still a 400
+            raise MalformedWebhook(f"the update could not be read: {type(exc).__name__}") from exc
         if event is not None:
             parsed.events.append(event)
         return parsed
@@ -287,7 +290,7 @@ class TelegramChannel(Channel):
             lane=str(chat.id),
             conversation=f"{chat.id}:{message.from_user.id}" if group else str(chat.id),
             handle=ReplyHandle(to=str(chat.id), quote=str(message.message_id) if group else None, group=group),
-            occurred_at=message.date.timestamp(),
+            occurred_at=message.date.timestamp() if isinstance(message.date, datetime) else received_at,
             received_at=received_at,
             question=question,
             notice=notice_key,

@@ -162,9 +162,9 @@ def test_group_chats_answer_only_what_is_addressed_to_the_assistant(database_url
 
     # Telegram: the mention, the reply to the assistant and its own command, each once, each quoting the asker.
     firsts = _firsts(tg, group)
-    assert sorted(firsts) == sorted(
-        u["message"]["message_id"] for u in (tg_mention, tg_reply, tg_command)
-    ), server_log[-4000:]
+    assert sorted(firsts) == sorted(u["message"]["message_id"] for u in (tg_mention, tg_reply, tg_command)), server_log[
+        -4000:
+    ]
     assert metric_value(metrics, "budgetbot_events_total", channel="telegram", outcome="not_addressed") == 2
 
 

@@ -662,3 +662,22 @@ def test_a_stored_notification_is_pushed_once_with_the_retry_key_stored_before_t
     assert all(p.json["to"] == user for p in pushes)
     assert UUID_RE.match(pushes[0].headers["x-line-retry-key"])
     assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]
+
+
+def test_messages_are_sent_as_the_sdk_would_serialise_them() -> None:
+    """line_json (a fast path for the SDK's to_dict) gives LINE exactly the same JSON for every rendered answer
+    of the evaluation set: text, Flex cards, quick replies."""
+    from handlers.line import line_json
+    from handlers.line_render import render_answer, render_error, render_help
+    from tests.support.core import TODAY, shipped_assistant
+    from tests.support.load import eval_questions
+
+    assistant = shipped_assistant()
+    renderings = [render_answer(assistant.respond(q, None, TODAY)[0]) for q in eval_questions()]
+    renderings += [render_help(), render_error()]
+    kinds = set()
+    for messages in renderings:
+        for message in messages:
+            assert json.dumps(line_json(message), sort_keys=True) == json.dumps(message.to_dict(), sort_keys=True)
+            kinds.add(message.type)
+    assert {"text", "flex"} <= kinds

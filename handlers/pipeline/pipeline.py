@@ -59,6 +59,7 @@ from handlers.pipeline.store import (
     LaneWork,
     PendingCounts,
     PipelineStore,
+    Refill,
     StorageTimeout,
     conversation_key,
 )
@@ -197,7 +198,15 @@ class Pipeline:
         if self._direct is not None:
             await STORAGE.run(self._direct.close)
         self._started = False
-        log.info("pipeline stopped", extra={"lanes_released": released})
+        committer = self.committer
+        log.info(
+            "pipeline stopped",
+            extra={
+                "lanes_released": released,
+                "batches": committer.batches if committer else 0,
+                "operations": committer.operations if committer else 0,
+            },
+        )
 
     # --- the webhook ------------------------------------------------------------------------------------------
 
@@ -422,6 +431,14 @@ class Pipeline:
                 if not await self._deliver(lane, item):
                     return  # stopping: the message stays stored
                 lane.items.popleft()
+                if item.id is None:
+                    continue
+                if lane.items or not lane.persistent:
+                    await self._lane_op(lane, lambda tx, store, i=item.id: store.remove_message(tx, i))
+                elif not await self._refill(lane, delivered=item.id):  # one transaction: remove, then let go
+                    if not lane.items:
+                        return
+                    lane.persistent = False
         except (LaneLost, Stopping):
             pass
         except Exception:  # noqa: BLE001 - one lane's bug must not stop the others; its work stays stored
@@ -433,10 +450,17 @@ class Pipeline:
             if self._wake is not None:
                 self._wake.set()
 
-    async def _refill(self, lane: _Lane) -> bool:
-        """True when the lane has more stored work (now in `lane.items`); False when it was let go."""
+    async def _refill(self, lane: _Lane, *, delivered: int | None = None) -> bool:
+        """True when the lane has more stored work (now in `lane.items`); False when it was let go. `delivered`:
+        a message just finished, removed from the outbox in the same transaction."""
         known = set(lane.known)
-        refill = await self._lane_op(lane, lambda tx, store: store.release_or_refill(tx, lane.key, known))
+
+        def op(tx: Tx, store: PipelineStore) -> Refill:
+            if delivered is not None:
+                store.remove_message(tx, delivered)
+            return store.release_or_refill(tx, lane.key, known)
+
+        refill = await self._lane_op(lane, op)
         if refill.released:
             return False
         if refill.lost:
@@ -593,7 +617,6 @@ class Pipeline:
                     "outcome": how,
                 },
             )
-        await self._remove(lane, message)
 
     async def _give_up(self, lane: _Lane, message: OutboxMessage, reason: FailureReason) -> None:
         self.metrics.deliveries.labels(channel=message.channel, outcome="gave_up").inc()
@@ -609,12 +632,6 @@ class Pipeline:
                 "age_seconds": round(time.time() - message.received_at),
             },
         )
-        await self._remove(lane, message)
-
-    async def _remove(self, lane: _Lane, message: OutboxMessage) -> None:
-        if message.id is not None:
-            message_id = message.id
-            await self._lane_op(lane, lambda tx, store: store.remove_message(tx, message_id))
 
     async def _fence(self, lane: _Lane) -> None:
         """Before a call on a stored lane: if our heartbeat has lapsed, make sure the lane is still ours."""

@@ -249,14 +249,14 @@ class PipelineStore:
                 "ON CONFLICT (digest) DO UPDATE SET question = excluded.question, used_at = excluded.used_at",
                 [(digest, _safe(question), now) for digest, question in callbacks.items()],
             )
-        outbox_id = self.insert_message(tx, message)
+        outbox_id = self.insert_message(tx, message, list_lane=False)
         if item.id is not None:
             tx.execute("DELETE FROM pipeline_inbox WHERE id = ?", (item.id,))
         return outbox_id
 
-    def insert_message(self, tx: Tx, message: OutboxMessage) -> int:
-        """Store an outgoing message (its retry key included: before the first attempt). For notifications
-        (issue 11) as for answers: also make sure its lane is listed, so some instance delivers it."""
+    def insert_message(self, tx: Tx, message: OutboxMessage, *, list_lane: bool = True) -> int:
+        """Store an outgoing message (its retry key included: before the first attempt). `list_lane`: make sure its
+        lane is listed, so some instance delivers it (not needed for an answer: its lane is held by the answerer)."""
         row = tx.execute(
             f"INSERT INTO pipeline_outbox ({_OUTBOX_COLUMNS[4:]}, last_reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) RETURNING id",
@@ -277,10 +277,11 @@ class PipelineStore:
             ),
         ).fetchone()
         assert row is not None
-        tx.execute(
-            "INSERT INTO pipeline_lanes (lane, owner, since) VALUES (?, NULL, ?) ON CONFLICT (lane) DO NOTHING",
-            (message.lane, message.created_at),
-        )
+        if list_lane:
+            tx.execute(
+                "INSERT INTO pipeline_lanes (lane, owner, since) VALUES (?, NULL, ?) ON CONFLICT (lane) DO NOTHING",
+                (message.lane, message.created_at),
+            )
         return int(row[0])
 
     def record_parts(self, tx: Tx, message_id: int, parts_done: int) -> None:
@@ -424,6 +425,9 @@ class Committer:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            # One turn of the event loop first: operations that other coroutines are about to queue join this
+            # batch (a thread hand-off per batch costs more than the statements of a small one).
+            await asyncio.sleep(0)
             while self._queue:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 try:
