@@ -34,7 +34,8 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from bot.conversation import ConversationState, InMemoryEventLedger
-from bot.privacy import hash_user, mask_personal_data
+from bot.privacy import hash_user
+from bot.service import prepare_question
 from bot.storage.direct import DirectDatabase, Tx
 from bot.storage.stores import event_ttl
 from bot.workers import STORAGE
@@ -282,8 +283,8 @@ class Pipeline:
                 self._log_duplicate(event)
                 outcomes.append(EventOutcome.DUPLICATE)
             else:
-                if event.question is not None:  # masked before it is stored anywhere (PDPA)
-                    event = replace(event, question=mask_personal_data(event.question))
+                if event.question is not None:  # bounded and masked before it is stored anywhere (PDPA)
+                    event = replace(event, question=prepare_question(event.question))
                 fresh.append(event)
                 outcomes.append(None)
         stored = await self._store_events(fresh)
@@ -477,8 +478,9 @@ class Pipeline:
     async def _answer(self, lane: _Lane, item: InboxItem) -> OutboxMessage:
         event = item.event
         adapter = self._adapters.get(event.channel)
-        if adapter is None:
-            raise LaneLost  # that channel is off in this instance: leave its work for one where it is on
+        if adapter is None:  # that channel is off in this instance: its work waits for one where it is on
+            self._warn(f"off-{event.channel}", f"stored {event.channel} events wait: the channel is off here")
+            raise LaneLost
         key = conversation_key(event.channel, event.conversation)
         new_state: ConversationState | None = None
         assert self._answering is not None
@@ -678,9 +680,14 @@ class Pipeline:
 
     async def _heartbeat_loop(self) -> None:
         beats = 0
+        pending: asyncio.Future[None] | None = None
         while not self._stopping:
+            # A transaction of its own, not queued behind the writer's batches (a busy writer must not make a
+            # live instance look dead), and never more than one at a time (a silent database holds a thread).
+            if pending is None or pending.done():
+                pending = asyncio.ensure_future(STORAGE.run(self._transaction, "heartbeat"))
             try:
-                await self._db(lambda tx, store: store.heartbeat(tx), timeout=self.policy.lease_seconds)
+                await asyncio.wait_for(asyncio.shield(pending), self.policy.lease_seconds)
                 self._beat_at = time.monotonic()
                 beats += 1
                 if beats % TIDY_EVERY == 1:
@@ -688,6 +695,12 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - the database may be away; leases lapse, others take over
                 self._warn("heartbeat", "pipeline heartbeat failed", trace=True)
             await self._pause(self.policy.heartbeat_seconds)
+
+    def _transaction(self, operation: str) -> None:
+        """On a STORAGE thread: one store operation in a transaction of its own."""
+        assert self._direct is not None and self.store is not None
+        with self._direct.transaction() as tx:
+            getattr(self.store, operation)(tx)
 
     async def _gauge_loop(self) -> None:
         while not self._stopping:
