@@ -73,6 +73,28 @@ class Channel(ABC):
         """Finish in-flight work and close clients."""
 
 
+class WebhookChannel(Channel):
+    """A chat channel whose webhook goes to the message pipeline: POST `webhook_path`, handled by
+    `ctx.pipeline.webhook(self, request)` with this channel as the adapter (handlers/pipeline/adapter.py)."""
+
+    webhook_path: str
+    webhook_summary: str
+
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=[self.name])
+        router.add_api_route(self.webhook_path, self.webhook, methods=["POST"], summary=self.webhook_summary)
+        return router
+
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        return {self.webhook_path: self.webhook}
+
+    async def webhook(self, request: Request) -> Response:
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            return error_response(503, "the service is starting; retry later")
+        return await pipeline.webhook(self, request)  # type: ignore[arg-type]  # subclasses are adapters
+
+
 class DisabledChannel(Channel):
     """Stands in for a channel without credentials: its webhook answers 404 saying what to configure.
 

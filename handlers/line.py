@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from fastapi import APIRouter, Request, Response
 from linebot.v3.messaging import (
     AsyncApiClient,
     Configuration,
@@ -41,7 +40,7 @@ from pydantic.v1 import BaseModel as SdkModel  # the LINE SDK's models are pydan
 
 from bot.answer import Answer
 from handlers import line_render
-from handlers.channel import AppContext, Channel, WebhookHandler
+from handlers.channel import AppContext, WebhookChannel
 from handlers.line_render import DEFAULT_QUESTIONS, render_answer, render_error, render_help, render_text
 from handlers.pipeline import (
     Attempt,
@@ -56,7 +55,6 @@ from handlers.pipeline import (
     Rejection,
     ReplyHandle,
     SendResult,
-    error_response,
 )
 from handlers.pipeline.policy import DeliveryPolicy
 
@@ -315,8 +313,10 @@ def _proxy_for(url: str) -> str | None:
 # --- the channel ---------------------------------------------------------------------------------
 
 
-class LineChannel(Channel):
+class LineChannel(WebhookChannel):
     name = CHANNEL
+    webhook_path = WEBHOOK_PATH
+    webhook_summary = "LINE webhook (signed)"
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
@@ -342,19 +342,6 @@ class LineChannel(Channel):
             await self.api.close()
         self.api = None
 
-    def router(self) -> APIRouter:
-        router = APIRouter(tags=["line"])
-        router.add_api_route(WEBHOOK_PATH, self.webhook, methods=["POST"], summary="LINE webhook (signed)")
-        return router
-
-    def webhook_routes(self) -> dict[str, WebhookHandler]:
-        return {WEBHOOK_PATH: self.webhook}
-
-    async def webhook(self, request: Request) -> Response:
-        pipeline = self.ctx.pipeline
-        if pipeline is None:
-            return error_response(503, "the service is starting; retry later")
-        return await pipeline.webhook(self, request)
 
     # --- parsing ---------------------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
 from telegram import (
     Bot,
     BotCommand,
@@ -55,7 +54,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.answer import Answer
 from bot.settings import Settings
-from handlers.channel import AppContext, Channel, WebhookHandler
+from handlers.channel import AppContext, WebhookChannel
 from handlers.pipeline import (
     Attempt,
     EventOutcome,
@@ -69,7 +68,6 @@ from handlers.pipeline import (
     Rejection,
     ReplyHandle,
     SendResult,
-    error_response,
 )
 from handlers.pipeline.policy import DeliveryPolicy
 from handlers.telegram_render import (
@@ -121,8 +119,10 @@ class StoredCallbacks(SuggestionCallbacks):
         return fresh
 
 
-class TelegramChannel(Channel):
+class TelegramChannel(WebhookChannel):
     name = CHANNEL
+    webhook_path = WEBHOOK_PATH
+    webhook_summary = "Telegram Bot API webhook (secret token checked)"
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
@@ -189,20 +189,6 @@ class TelegramChannel(Channel):
 
     # ----- parsing ---------------------------------------------------------------------------------
 
-    def router(self) -> APIRouter:
-        router = APIRouter(tags=["telegram"])
-        summary = "Telegram Bot API webhook (secret token checked)"
-        router.add_api_route(WEBHOOK_PATH, self.webhook, methods=["POST"], summary=summary)
-        return router
-
-    def webhook_routes(self) -> dict[str, WebhookHandler]:
-        return {WEBHOOK_PATH: self.webhook}
-
-    async def webhook(self, request: Request) -> Response:
-        pipeline = self.ctx.pipeline
-        if pipeline is None:
-            return error_response(503, "the service is starting; retry later")
-        return await pipeline.webhook(self, request)
 
     async def ready(self) -> Rejection | None:
         if self.bot is None and not await self._try_start():

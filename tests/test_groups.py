@@ -9,7 +9,6 @@ command for another bot.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from typing import Any
 import httpx
 
 from tests.fakes.fake_line import FakeLine, follow_event, signed_webhook, text_event
-from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram
+from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, post_update
 from tests.support.faults import metric_value
-from tests.support.server import ServerProcess, base_env, line_env, running_server
+from tests.support.server import ServerProcess, base_env, database_env, line_env, running_server, telegram_env
 
 SECRET = "groups-channel-secret-0123456789ab"
 TOKEN = "groups-channel-access-token"
@@ -30,17 +29,8 @@ MENTION = "@ผู้ช่วยงบ"
 
 
 def _env(tmp: Path, line: FakeLine, tg: FakeTelegram, database_url: str) -> dict[str, str]:
-    env = base_env(tmp)
-    env.update(line_env(line.url, SECRET, TOKEN))
-    env.update(
-        TELEGRAM_BOT_TOKEN=TG_TOKEN,
-        TELEGRAM_WEBHOOK_SECRET=TG_SECRET,
-        TELEGRAM_API_BASE_URL=tg.base_url,
-        BUDGETBOT_WATCH_KNOWLEDGE="false",
-    )
-    env.setdefault("BUDGETBOT_USER_HASH_SALT", "groups-tests-salt-0123456789")
-    if not database_url.startswith("sqlite"):
-        env["BUDGETBOT_DATABASE_URL"] = database_url
+    env = {**base_env(tmp), **line_env(line.url, SECRET, TOKEN), **telegram_env(tg.base_url, TG_TOKEN, TG_SECRET)}
+    env.update(database_env(database_url), BUDGETBOT_WATCH_KNOWLEDGE="false")
     return env
 
 
@@ -77,12 +67,7 @@ def _tg_message(chat: int, user: int, text: str, **extra: Any) -> dict[str, Any]
 
 
 def _post_tg(server: ServerProcess, update: dict[str, Any]) -> None:
-    response = httpx.post(
-        f"{server.base_url}/webhooks/telegram",
-        content=json.dumps(update, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
-        timeout=10,
-    )
+    response = post_update(server.base_url, update, TG_SECRET)
     assert response.status_code == 200, response.text
 
 

@@ -6,15 +6,12 @@ question behind it is stored with the answer, in the database, not only in the p
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.fakes.fake_telegram import BotApiCall, FakeTelegram, callback_update, text_update
-from tests.support.server import ServerProcess, base_env, running_server
+from tests.fakes.fake_telegram import BotApiCall, FakeTelegram, callback_update, post_update, text_update
+from tests.support.server import ServerProcess, base_env, database_env, running_server, telegram_env
 
 TG_TOKEN = "7000000004:AAButtonsButtonsButtonsButtons-xyz"
 TG_SECRET = "buttons_webhook_secret-0123"
@@ -23,26 +20,13 @@ CHAT = 4_400_001
 
 
 def _env(home: Path, tg: FakeTelegram, database_url: str) -> dict[str, str]:
-    env = base_env(home)
-    env.update(
-        TELEGRAM_BOT_TOKEN=TG_TOKEN,
-        TELEGRAM_WEBHOOK_SECRET=TG_SECRET,
-        TELEGRAM_API_BASE_URL=tg.base_url,
-        BUDGETBOT_WATCH_KNOWLEDGE="false",
-    )
-    env.setdefault("BUDGETBOT_USER_HASH_SALT", "buttons-tests-salt-0123456789")
-    if not database_url.startswith("sqlite"):
-        env["BUDGETBOT_DATABASE_URL"] = database_url
+    env = {**base_env(home), **telegram_env(tg.base_url, TG_TOKEN, TG_SECRET), **database_env(database_url)}
+    env["BUDGETBOT_WATCH_KNOWLEDGE"] = "false"
     return env
 
 
 def _post(server: ServerProcess, update: dict[str, Any]) -> None:
-    response = httpx.post(
-        f"{server.base_url}/webhooks/telegram",
-        content=json.dumps(update, ensure_ascii=False).encode(),
-        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
-        timeout=10,
-    )
+    response = post_update(server.base_url, update, TG_SECRET)
     assert response.status_code == 200, response.text
 
 

@@ -66,6 +66,7 @@ class Stream:
         self.events = [StreamEvent(i, f"U{run}{i:024x}", QUESTIONS[i % len(QUESTIONS)]) for i in range(events)]
         self.statuses: list[int | None] = [None] * events  # None: not sent yet; 0: no HTTP answer
         self.started_at: list[float | None] = [None] * events
+        self.sent_to: list[str | None] = [None] * events
         self.errors: list[str] = []
         self.sent = 0
         self._thread: threading.Thread | None = None
@@ -106,6 +107,7 @@ class Stream:
         payload = text_event(event.question, source=user_source(event.user))
         event.event_id, event.reply_token = payload["webhookEventId"], payload["replyToken"]
         body, headers = signed_webhook([payload], self.secret)
+        self.sent_to[event.index] = target
         try:
             response = client.post(f"{target}/webhooks/line", content=body, headers=headers)
             self.statuses[event.index] = response.status_code
@@ -130,6 +132,22 @@ class Stream:
     @property
     def acknowledged(self) -> list[StreamEvent]:
         return [e for e in self.events if self.statuses[e.index] == 200]
+
+    def answered_at(self, fakes: Sequence[FakeLine]) -> dict[str, float]:
+        """Event id -> when its first answer reached a fake (time.monotonic())."""
+        by_token = {e.reply_token: e for e in self.events}
+        by_user = {e.user: e for e in self.events}
+        at: dict[str, float] = {}
+        for fake in fakes:
+            for request in fake.replies():
+                event = by_token.get((request.json or {}).get("replyToken"))
+                if event is not None:
+                    at[event.event_id] = min(at.get(event.event_id, request.at), request.at)
+            for request in fake.pushes():
+                event = by_user.get((request.json or {}).get("to"))
+                if event is not None:
+                    at[event.event_id] = min(at.get(event.event_id, request.at), request.at)
+        return at
 
     def tally(self, fakes: Sequence[FakeLine]) -> Tally:
         by_token = {e.reply_token: e for e in self.events}
@@ -173,6 +191,7 @@ class Outcome:
     replies: int
     pushes: int
     errors: list[str] = field(default_factory=list)  # why webhooks got no 200 (the first few)
+    taken_over: int = 0  # acknowledged by an instance that was killed, answered by another one after
 
     @property
     def lost(self) -> int:
