@@ -342,7 +342,6 @@ class LineChannel(WebhookChannel):
             await self.api.close()
         self.api = None
 
-
     # --- parsing ---------------------------------------------------------------------------------
 
     async def ready(self) -> Rejection | None:

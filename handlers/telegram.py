@@ -189,7 +189,6 @@ class TelegramChannel(WebhookChannel):
 
     # ----- parsing ---------------------------------------------------------------------------------
 
-
     async def ready(self) -> Rejection | None:
         if self.bot is None and not await self._try_start():
             return Rejection(503, "unavailable", "the Telegram channel is not ready; retry later")

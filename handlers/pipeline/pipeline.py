@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -125,7 +126,7 @@ class Pipeline:
         self._calls: asyncio.Semaphore | None = None
         self._answering: asyncio.Semaphore | None = None
         self._webhooks_in_flight = 0
-        self._answer_yields = 0
+        self._quiet: asyncio.Event | None = None  # set when the last webhook in flight is done
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -160,7 +161,7 @@ class Pipeline:
         self.committer = Committer(self._direct)
         self._calls = asyncio.Semaphore(self.policy.max_deliveries)
         self._answering = asyncio.Semaphore(self.policy.max_answering)
-        self._wake, self._stop = asyncio.Event(), asyncio.Event()
+        self._wake, self._stop, self._quiet = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._stopping, self._started = False, True
         self._tasks = [
             asyncio.create_task(self.committer.run(), name="pipeline-writer"),
@@ -221,6 +222,8 @@ class Pipeline:
             return response
         finally:
             self._webhooks_in_flight -= 1
+            if not self._webhooks_in_flight and self._quiet is not None:
+                self._quiet.set()
             self.metrics.webhooks.labels(channel=adapter.name, outcome=outcome).inc()
             self.metrics.webhook_latency.labels(channel=adapter.name).observe(time.perf_counter() - started)
 
@@ -487,10 +490,8 @@ class Pipeline:
         # Answering and rendering are CPU work: one lane at a time, and after any webhook that is waiting (an
         # acknowledgement must never queue behind a backlog of answers; the backlog is stored and can wait).
         async with self._answering:
-            while self._webhooks_in_flight and self._answer_yields < 4:
-                self._answer_yields += 1
-                await asyncio.sleep(0)
-            self._answer_yields = 0
+            if self._webhooks_in_flight:
+                await self._quiet_moment()
             try:
                 if event.question is not None:
                     started = time.perf_counter()
@@ -532,6 +533,15 @@ class Pipeline:
             message.id = outbox_id
             lane.known.add(("out", outbox_id))
         return message
+
+    async def _quiet_moment(self) -> None:
+        """Wait until no webhook is being handled, or `answer_defer` seconds: under a burst, acknowledging comes
+        first (the events are stored; they can wait a moment), and answering still goes on meanwhile."""
+        assert self._quiet is not None
+        self._quiet.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.policy.answer_defer):
+                await self._quiet.wait()
 
     # --- delivering -------------------------------------------------------------------------------------------
 
