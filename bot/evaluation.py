@@ -29,6 +29,7 @@ class Expected(BaseModel):
     guideline: int | None = None
     guidelines: list[int] | None = None  # every guideline that must be named (close calls)
     language: str | None = None
+    parts: list[Expected] | None = None  # a message with several questions: each part's answer, in order
 
 
 class EvalCase(BaseModel):
@@ -56,6 +57,15 @@ class CaseResult:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def confidently_wrong(self) -> bool:
+        if self.ok:
+            return False
+        pairs = [(self.case.expect, self.answer)]
+        if self.case.expect.parts is not None:
+            pairs += list(zip(self.case.expect.parts, self.answer.parts, strict=False))
+        return any(_states_something_wrong(exp, a) for exp, a in pairs)
+
 
 @dataclass
 class EvalReport:
@@ -73,12 +83,44 @@ class EvalReport:
         """Out-of-scope questions that got anything but a fallback: the assistant stated something it shouldn't."""
         return sum(1 for r in self.results if "oos" in r.case.tags and r.answer.kind is not AnswerKind.FALLBACK)
 
+    @property
+    def confidently_wrong(self) -> int:
+        """Cases answered with a wrong fact or guideline at confidence >= CONFIDENT: worse than saying nothing."""
+        return sum(1 for r in self.results if r.confidently_wrong)
+
+    @property
+    def confidently_wrong_share(self) -> float:
+        return self.confidently_wrong / len(self.results) if self.results else 0.0
+
 
 def load_cases(path: Path) -> EvalFile:
     return EvalFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+CONFIDENT = 0.6  # an answer at or above this confidence reads as sure of itself
+_FACT_KINDS = frozenset(
+    {AnswerKind.FISCAL_YEAR_STATUS, AnswerKind.GUIDELINE_MATCH, AnswerKind.ELIGIBILITY, AnswerKind.FAQ}
+)
+
+
+def _states_something_wrong(exp: Expected, a: Answer) -> bool:
+    """A fact or a guideline stated with confidence, where another answer (or none) was right."""
+    if a.confidence < CONFIDENT or a.kind not in _FACT_KINDS:
+        return False
+    return bool(_own_problems(exp, a))
+
+
 def _problems(exp: Expected, a: Answer) -> list[str]:
+    p = _own_problems(exp, a)
+    if exp.parts is not None:
+        if len(a.parts) != len(exp.parts):
+            p.append(f"{len(a.parts)} parts != {len(exp.parts)}")
+        for i, (pe, pa) in enumerate(zip(exp.parts, a.parts, strict=False), 1):
+            p += [f"part {i}: {x}" for x in _own_problems(pe, pa)]
+    return p
+
+
+def _own_problems(exp: Expected, a: Answer) -> list[str]:
     p = []
     if a.kind is not exp.kind:
         p.append(f"kind {a.kind.value} != {exp.kind.value}")
@@ -125,6 +167,10 @@ def evaluate(assistant: Assistant, cases: EvalFile) -> EvalReport:
 def format_report(report: EvalReport, verbose: bool = False) -> str:
     lines = [f"accuracy: {sum(r.ok for r in report.results)}/{len(report.results)} = {report.accuracy:.1%}"]
     lines.append(f"out-of-scope questions answered as a fact: {report.out_of_scope_answered}")
+    lines.append(
+        f"confidently wrong (wrong fact or guideline at confidence >= {CONFIDENT}): "
+        f"{report.confidently_wrong}/{len(report.results)} = {report.confidently_wrong_share:.1%}"
+    )
     lines.append("per kind:")
     lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_kind.items()]
     lines.append("per tag:")
