@@ -1,0 +1,87 @@
+"""Cue phrases compiled once, and found in a question without rebuilding anything.
+
+Routing asks "which of these phrases does the question contain" for a dozen lists of cue words, about 400
+phrases in all. Building a regular expression per Latin phrase on every question cost more CPU than matching
+the question against the whole knowledge base, so each phrase is prepared when the assistant is built:
+Latin phrases as whole-word patterns, Thai phrases as plain substrings of the space-free text (Thai has no
+word boundaries to rely on). A list is only searched for phrases of a script the question contains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.analysis import Analyzed, TextAnalyzer, is_latin
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str  # normalized
+    compact: str  # normalized, space-free
+    canonical: str  # after synonym mapping, space-free: "ข้าราชการ" also finds the phrase "บุคลากรภาครัฐ"
+    pattern: re.Pattern[str] | None  # Latin phrases: the phrase as whole words
+
+
+def latin_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])")
+
+
+class PhraseSet:
+    """A list of cue phrases; `found` returns the ones a question contains, in the list's order."""
+
+    def __init__(self, analyzer: TextAnalyzer, phrases: Iterable[str]) -> None:
+        thai: list[Phrase] = []
+        latin: list[Phrase] = []
+        seen: set[str] = set()
+        for raw in phrases:
+            norm = analyzer.analyze(raw).normalized
+            if not norm or norm in seen:
+                continue
+            seen.add(norm)
+            canonical = analyzer.canonical_phrase(raw)
+            if is_latin(norm):
+                latin.append(Phrase(norm, norm.replace(" ", ""), canonical, latin_pattern(norm)))
+            else:
+                compact = norm.replace(" ", "")
+                thai.append(Phrase(norm, compact, canonical, None))
+        self._thai = tuple(thai)
+        self._latin = tuple(latin)
+        # One alternation finds out cheaply whether any Latin phrase can be there at all.
+        self._any_latin = re.compile("|".join(re.escape(p.text) for p in latin)) if latin else None
+
+    def __len__(self) -> int:
+        return len(self._thai) + len(self._latin)
+
+    def found(self, a: Analyzed) -> list[str]:
+        out: list[str] = []
+        compact, canonical = a.compact, a.canonical_compact
+        for p in self._thai:
+            if p.compact in compact or (p.canonical and p.canonical in canonical):
+                out.append(p.text)
+        if self._any_latin is not None and self._any_latin.search(a.normalized):
+            out += [p.text for p in self._latin if p.pattern is not None and p.pattern.search(a.normalized)]
+        return out
+
+    def any(self, a: Analyzed) -> bool:
+        compact, canonical = a.compact, a.canonical_compact
+        if any(p.compact in compact or (p.canonical and p.canonical in canonical) for p in self._thai):
+            return True
+        if self._any_latin is not None and self._any_latin.search(a.normalized):
+            return any(p.pattern is not None and p.pattern.search(a.normalized) for p in self._latin)
+        return False
+
+    def spans(self, a: Analyzed) -> list[tuple[int, int, str]]:
+        """(start, end, phrase) of each occurrence in the normalized text, for cutting a message into parts."""
+        text = a.normalized
+        out: list[tuple[int, int, str]] = []
+        for p in self._thai:
+            start = text.find(p.text)
+            while start >= 0:
+                out.append((start, start + len(p.text), p.text))
+                start = text.find(p.text, start + 1)
+        for p in self._latin:
+            if p.pattern is not None:
+                out += [(m.start(), m.end(), p.text) for m in p.pattern.finditer(text)]
+        return sorted(out)
