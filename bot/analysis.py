@@ -137,3 +137,22 @@ def contains_phrase(a: Analyzed, phrase: str, canonical_phrase: str) -> bool:
     if is_latin(phrase):
         return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", a.normalized) is not None
     return phrase.replace(" ", "") in a.compact or (bool(canonical_phrase) and canonical_phrase in a.canonical_compact)
+
+
+def _has_latin_letter(token: str) -> bool:
+    return any(ch.isascii() and ch.isalpha() for ch in token)
+
+
+def _has_thai_letter(token: str) -> bool:
+    return any("\u0e01" <= ch <= "\u0e4e" for ch in token)
+
+
+def message_language(a: Analyzed) -> str:
+    """"en" when more of the message's words are English than Thai, else "th": "deadline ปี 67 วันไหน" is a
+    Thai question with an English term. Counting words, not letters: one English term has as many letters as a
+    whole Thai clause, whose vowel and tone marks do not even count as letters."""
+    latin = sum(1 for t in a.tokens if _has_latin_letter(t))
+    thai = sum(1 for t in a.tokens if _has_thai_letter(t))
+    if latin == thai == 0:
+        return "en" if _has_latin_letter(a.normalized) and not _has_thai_letter(a.normalized) else "th"
+    return "en" if latin > thai else "th"

@@ -85,3 +85,37 @@ class PhraseSet:
             if p.pattern is not None:
                 out += [(m.start(), m.end(), p.text) for m in p.pattern.finditer(text)]
         return sorted(out)
+
+
+class WordSet:
+    """Short words (ไหม, ละ, what) that must be whole words: as substrings, ละ is inside และ and ยัง is inside
+    เบี้ยยังชีพ. Thai ones are compared with the question's tokens, Latin ones as whole words; a phrase of
+    several words ("หรือไม่", "what about") is looked for in the space-free text like a cue phrase."""
+
+    def __init__(self, analyzer: TextAnalyzer, words: Iterable[str]) -> None:
+        single: set[str] = set()
+        multi: list[str] = []
+        latin: list[str] = []
+        for w in words:
+            norm = analyzer.analyze(w).normalized if any(ch.isalnum() for ch in w) else w.strip()
+            if not norm:
+                continue
+            if is_latin(norm) or not any(ch.isalnum() for ch in norm):
+                latin.append(norm)
+            elif len(analyzer.tokenizer.tokenize(norm)) == 1:
+                single.add(norm)
+            else:
+                multi.append(norm.replace(" ", ""))
+        self._single = frozenset(single)
+        self._multi = tuple(multi)
+        words_re = [re.escape(w) for w in latin if any(ch.isalnum() for ch in w)]
+        self._latin = re.compile(rf"(?<![a-z0-9])(?:{'|'.join(words_re)})(?![a-z0-9])") if words_re else None
+        self._symbols = tuple(w for w in latin if not any(ch.isalnum() for ch in w))
+
+    def any(self, a: Analyzed, raw: str | None = None) -> bool:
+        if any(t in self._single for t in a.tokens) or any(m in a.compact for m in self._multi):
+            return True
+        if self._latin is not None and self._latin.search(a.normalized):
+            return True
+        text = a.raw if raw is None else raw
+        return any(s in text for s in self._symbols)

@@ -18,9 +18,12 @@ class Strict(BaseModel):
 class Source(Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
-    posted: date | None = None  # None for the sources' own README (the fiscal-year calendar)
+    posted: date | None = None  # when it was posted or published
     file: str = Field(min_length=1)  # a file in ../shared/sources/
     summary: str = ""
+    # How answers cite it; without one, "DGA ลงวันที่ <posted>" (the DGA pages).
+    cite: str | None = None
+    cite_en: str | None = None
 
 
 class Contact(Strict):
