@@ -62,6 +62,8 @@ class Params:
     threshold: float = 0.45  # a guideline fits at or above this score
     outside_penalty: float = 0.5  # a no-fit aspect with none of the guideline's own: the score shrinks by this
     aspects_for_full: int = 2  # this many aspects count as full aspect evidence
+    second_threshold: float = 0.45  # a second guideline is named at or above this score ...
+    second_needs_aspect: bool = False  # ... and, if set, only with an aspect of its own (a part under it)
 
 
 class LinearModel:
@@ -180,5 +182,10 @@ class GuidelineAdvisor:
                 score *= 1 - p.outside_penalty
             scored.append(GuidelineFit(n, round(score, 3), round(prob, 3), aspects))
         scored.sort(key=lambda f: f.score, reverse=True)
-        fits = [f for f in scored if f.score >= p.threshold][:MAX_FITS]
+        fits = [f for f in scored[:1] if f.score >= p.threshold]
+        fits += [
+            f
+            for f in scored[1:MAX_FITS]
+            if fits and f.score >= max(p.threshold, p.second_threshold) and (f.aspects or not p.second_needs_aspect)
+        ]
         return Advice(fits, scored, outside)

@@ -82,7 +82,15 @@ def decide(probs: list[float], aspects: list[int], outside: bool, numbers: list[
             s *= 1 - p.outside_penalty
         scores.append((round(s, 3), n))
     scores.sort(reverse=True)
-    return [n for s, n in scores if s >= p.threshold][:2]
+    fits = [n for s, n in scores[:1] if s >= p.threshold]
+    fits += [
+        n
+        for s, n in scores[1:2]
+        if fits
+        and s >= max(p.threshold, p.second_threshold)
+        and (aspects[numbers.index(n)] or not p.second_needs_aspect)
+    ]
+    return fits
 
 
 def correct(predicted: list[int], expected: tuple[int, ...]) -> bool:
@@ -94,10 +102,17 @@ def correct(predicted: list[int], expected: tuple[int, ...]) -> bool:
 def _tune(probs: np.ndarray, aspects: list[list[int]], outside: list[bool], labels, numbers: list[int]) -> Params:
     best: tuple[float, Params] | None = None
     grid = itertools.product(
-        (0.3, 0.4, 0.5, 0.6), (0.35, 0.4, 0.45, 0.5, 0.55), (0.0, 0.5, 0.8), (1, 2)
-    )  # aspect weight, threshold, outside penalty, aspects for full evidence
-    for w, t, pen, full in grid:
-        p = Params(aspect_weight=w, threshold=t, outside_penalty=pen, aspects_for_full=full)
+        (0.3, 0.4, 0.5, 0.6), (0.35, 0.4, 0.45, 0.5, 0.55), (0.0, 0.5, 0.8), (1, 2), (0.0, 0.55, 0.65), (False, True)
+    )  # aspect weight, threshold, outside penalty, aspects for full evidence, second threshold, second's aspect
+    for w, t, pen, full, second, needs in grid:
+        p = Params(
+            aspect_weight=w,
+            threshold=t,
+            outside_penalty=pen,
+            aspects_for_full=full,
+            second_threshold=second,
+            second_needs_aspect=needs,
+        )
         hits = sum(
             correct(decide(list(probs[i]), aspects[i], outside[i], numbers, p), labels[i]) for i in range(len(labels))
         )

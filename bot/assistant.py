@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from bot.advisor import GuidelineAdvisor, LinearModel
+from bot.advisor import Advice, GuidelineAdvisor, LinearModel
 from bot.analysis import Analyzed, TextAnalyzer, message_language
 from bot.answer import Answer, AnswerKind
 from bot.answers import calendar, guided
@@ -54,7 +54,9 @@ _PLAN_ANCHORS = ("บูรณาการ", "รัฐบาลดิจิท�
 _NOW = re.compile(r"ตอนนี้|ขณะนี้|ปัจจุบัน|\b(?:now|currently|still)\b")  # and the word ยัง (not ยังไง)
 # Words that frame a question as a description of a project ("โครงการ...", "we want to build ...").
 _PROJECT_WORDS = ("โครงการ", "อยากทำ", "จะทำ", "ต้องการทำ", "จัดทำระบบ", "พัฒนาระบบ", "project", "build", "develop")
-_MAY = ("ได้ไหม", "ได้มั้ย", "ได้มั๊ย", "ได้ใหม", "ได้หรือไม่", "ได้รึเปล่า", "ได้ป่าว", "ได้บ่", "can", "may", "eligible")
+# Thai "may ...?" endings; in English "can"/"may" alone ("where can I get ... near the ministry") asks nothing
+# about requesting, so an English question needs a request word (apply, join) to be about eligibility.
+_MAY = ("ได้ไหม", "ได้มั้ย", "ได้มั๊ย", "ได้ใหม", "ได้หรือไม่", "ได้รึเปล่า", "ได้หรือเปล่า", "ได้ป่าว", "ได้ป่ะ", "ได้บ่", "eligible")
 _YEARS_REF = date(2000, 1, 1)  # only explicit years are read from entries
 _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทราบ", "not sure", "don't know", "dont know")
 # Status cues that only ask for a date: with a calendar word they ask when a fiscal year ends, not for requests.
@@ -101,7 +103,9 @@ class Assistant:
         self.unknown_topics = ps(i.unknown_topics)
         self.eligibility_cues, self.guided_cues = ps(i.eligibility_cues), ps(i.guided_check_cues)
         self.greeting_cues, self.help_cues = ps(i.greetings), ps(i.help)
-        self.domain_cues, self.out_of_scope_cues = ps(i.domain_terms), ps(i.out_of_scope_terms)
+        self.domain_cues = ps(i.domain_terms)
+        # Whole words: as a substring, หนัง (movies) is inside หนังสือราชการ.
+        self.out_of_scope_cues = WordSet(analyzer, i.out_of_scope_terms)
         self.follow_up_cues, self.cancel_cues = ps(i.follow_up_cues), ps(i.cancel)
         self.thanks, self.acks, self.laughter = ps(i.thanks), ps(i.acknowledgements), ps(i.laughter)
         self.about_bot, self.preambles = ps(i.about_the_bot), ps(i.preambles)
@@ -109,6 +113,7 @@ class Assistant:
         self.calendar_open, self.figure_words = ps(i.calendar_open), ps(i.figure_words)
         self.plan_anchors = ps(list(_PLAN_ANCHORS))
         self.question_words = WordSet(analyzer, i.question_words)
+        self.open_questions = WordSet(analyzer, i.open_question_words)
         self._talk = [
             (self.help_cues, SmallTalk.HELP),
             (self.about_bot, SmallTalk.HELP),
@@ -173,6 +178,8 @@ class Assistant:
     # ------------------------------------------------------------------ routing
     def _route(self, turn: Turn, state: ConversationState) -> tuple[Answer, ConversationState]:
         a = turn.question
+        if not a.content and state.flow is None and (talk := self._small_talk(a, [])) is not None:
+            return small_talk(self.kb, turn, talk), state  # "ขอบคุณค่ะ 🙏": every word of it is filler
         if not a.content:
             if a.tokens and self.follow_up_cues.any(a) and state.last_kind:
                 return help_answer(self.kb, turn), state
@@ -200,7 +207,7 @@ class Assistant:
         talk = self._small_talk(a, years)
         if talk is not None:
             return small_talk(self.kb, turn, talk), state
-        if self.unknown_topics.any(a):
+        if self.unknown_topics.any(a) and best < STRONG_MATCH:
             return fallback(
                 self.kb,
                 turn,
@@ -227,9 +234,7 @@ class Assistant:
         # "ใครขอได้" asks who may request; "มหาลัยขอได้ไหม" too, but an organisation named in a question about a
         # year ("หน่วยงานยังเสนอคำขอปี 2571 ได้หรือไม่") is only the asker, so it does not outweigh the year.
         asks_who = self.eligibility_cues.any(a)
-        eligibility_cue = asks_who or (
-            self.organizations.any(a) and (request_verb or any(w in a.compact for w in _MAY))
-        )
+        eligibility_cue = asks_who or (self.organizations.any(a) and (request_verb or any(w in a.compact for w in _MAY)))
         guideline_cue = self.guideline_cues.any(a)
         guideline_no = self._guideline_number(a)
         evidence = self.evidence.score(a)
@@ -253,7 +258,7 @@ class Assistant:
             and guideline_no is None
             and not asks_who
             and not (asks_figure and not status_cue)
-            and (status_cue or (request_verb and best < STRONG_MATCH))
+            and (status_cue or (request_verb and best < STRONG_MATCH and not self.open_questions.any(a)))
         ):
             return self._status(turn, state, years[0].year, assumed=False)
         still = self._asks_now(a)
@@ -264,22 +269,23 @@ class Assistant:
 
         if guideline_no is not None and guideline_no in self.kb.guidelines:
             return self._entry(turn, state, self.faq[f"guideline-{guideline_no}"], 100.0)
-        if advice is not None and best < STRONG_MATCH and self._project_evidence(a, evidence, advice) >= self._evidence_needed(a):
+        framed = self._framed(a)
+        if asks_who and request_verb and not framed and not self._is_eligibility(matches):
+            # "Who can apply for this budget?" asks who may request, however well "how to apply" matches.
+            return self._eligibility(turn, state, matches, max(best, ANSWER_THRESHOLD))
+        if eligibility_cue and not framed and advice is not None and not any(f.aspects for f in advice.scored):
+            advice = None  # "can a public hospital ... apply?" names a body, it does not describe a project
+        asks_to_fund = guideline_cue or request_verb or framed or self.domain_cues.any(a)
+        if advice is not None and best < STRONG_MATCH and self._project_evidence(evidence, advice, asks_to_fund) >= self._evidence_needed(a):
             answer = guideline_match_answer(self.kb, turn, advice, asked_year=asked_year)
             return answer, self._remember(state, answer)
 
         if eligibility_cue and best < STRONG_MATCH:
-            entry = self.faq.get(WHO_ENTRY) if self._named_body(a) is not None else None
-            entry = entry or next(
-                (self.faq[m.entry_id] for m in matches if self.faq[m.entry_id].kind == "eligibility"), None
-            )
-            entry = entry or next((e for e in self.faq.values() if e.kind == "eligibility"), None)
-            if entry is not None:
-                return self._entry(turn, state, entry, max(best, ANSWER_THRESHOLD))
+            return self._eligibility(turn, state, matches, max(best, ANSWER_THRESHOLD))
 
         # A middling match on a question with no word of the plan in it is more likely out of scope than not.
         confident = best >= (ANSWER_THRESHOLD if in_domain else STRONG_MATCH)
-        clear = in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches)
+        clear = in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches, CLEAR_LEAD)
         if confident or clear:
             entry = self.faq[matches[0].entry_id]
             if self._other_year(entry, years):
@@ -358,7 +364,7 @@ class Assistant:
 
     def _compare_guidelines(self, turn: Turn, state: ConversationState) -> tuple[Answer, ConversationState] | None:
         """"แนวทาง 1 กับ 2 ต่างกันยังไง": each guideline named, one part each."""
-        m = _GUIDELINE_LIST.search(turn.question.normalized)
+        m = _GUIDELINE_LIST.search(_digits(turn.question.normalized))
         if m is None:
             return None
         numbers = list(dict.fromkeys(int(d) for d in re.findall(r"[1-9]", m.group(0))))
@@ -421,9 +427,9 @@ class Assistant:
         return matches
 
     @staticmethod
-    def _leads_clearly(matches: list[Match]) -> bool:
-        """A did-you-mean whose first option is far ahead of the second: that option is the answer."""
-        return len(matches) == 1 or matches[0].score - matches[1].score >= CLEAR_LEAD
+    def _leads_clearly(matches: list[Match], lead: float) -> bool:
+        """The first option far ahead of the second: a did-you-mean would only ask "did you mean the first?"."""
+        return len(matches) == 1 or matches[0].score - matches[1].score >= lead
 
     def _other_year(self, entry: FaqEntry, years: list[YearMention]) -> bool:
         """True when the question names years and the entry, which is about a specific year, covers none."""
@@ -431,14 +437,30 @@ class Assistant:
         return entry.fiscal_year is not None and bool(years) and not covered & {y.year for y in years}
 
     @staticmethod
-    def _project_evidence(a: Analyzed, keywords: float, advice: object) -> float:
-        aspects = sum(len(f.aspects) for f in advice.scored) + len(advice.outside)  # type: ignore[attr-defined]
+    def _project_evidence(keywords: float, advice: Advice, asks_to_fund: bool) -> float:
+        """Keyword weight plus two for each aspect. A kind of project no guideline covers ("ค่าเบี้ยเลี้ยง")
+        counts only in a question about funding or fitting it: "เบิกค่าเบี้ยเลี้ยงได้วันละเท่าไหร่" is not one."""
+        aspects = sum(len(f.aspects) for f in advice.scored) + (len(advice.outside) if asks_to_fund else 0)
         return keywords + 2.0 * aspects
+
+    @staticmethod
+    def _framed(a: Analyzed) -> bool:
+        return any(w in a.compact for w in _PROJECT_WORDS) or any(t in _PROJECT_WORDS for t in a.tokens)
 
     def _evidence_needed(self, a: Analyzed) -> float:
         """Guideline keyword weight that makes a question a project description: less when it says it is one."""
-        framed = any(w in a.compact for w in _PROJECT_WORDS) or any(t in _PROJECT_WORDS for t in a.tokens)
-        return PROJECT_EVIDENCE / 2 if framed else PROJECT_EVIDENCE
+        return PROJECT_EVIDENCE / 2 if self._framed(a) else PROJECT_EVIDENCE
+
+    def _eligibility(
+        self, turn: Turn, state: ConversationState, matches: list[Match], score: float
+    ) -> tuple[Answer, ConversationState]:
+        """Who may request (about the body named, if one is), or what a project needs."""
+        entry = self.faq.get(WHO_ENTRY) if self._named_body(turn.question) is not None else None
+        entry = entry or next((self.faq[m.entry_id] for m in matches if self.faq[m.entry_id].kind == "eligibility"), None)
+        entry = entry or self.faq.get(WHO_ENTRY) or next((e for e in self.faq.values() if e.kind == "eligibility"), None)
+        if entry is None:
+            return fallback(self.kb, turn), state
+        return self._entry(turn, state, entry, score)
 
     def _is_eligibility(self, matches: list[Match]) -> bool:
         return (
@@ -449,7 +471,7 @@ class Assistant:
 
     @staticmethod
     def _guideline_number(a: Analyzed) -> int | None:
-        m = _GUIDELINE_NUMBER.search(a.normalized)
+        m = _GUIDELINE_NUMBER.search(_digits(a.normalized))
         return int(m.group(1)) if m else None
 
     def _status(
@@ -463,8 +485,9 @@ class Assistant:
     ) -> tuple[Answer, ConversationState]:
         if entry.guideline is not None and entry.guideline not in self.kb.guidelines:
             return fallback(self.kb, turn), state
-        if entry.id == WHO_ENTRY and (body := self._named_body(turn.question)) is not None:
-            answer = named_body_answer(self.kb, self.faq, turn, entry, body)
+        who = self.faq.get(WHO_ENTRY)
+        if entry.kind == "eligibility" and who is not None and (body := self._named_body(turn.question)) is not None:
+            answer = named_body_answer(self.kb, self.faq, turn, who, body)
         else:
             answer = entry_answer(self.kb, self.faq, turn, entry, score)
         return answer, self._remember(state, answer)
@@ -544,6 +567,15 @@ class Assistant:
             or self.help_cues.any(a)
             or self.out_of_scope_cues.any(a)
         )
+
+
+_NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "สี่": "4", "ห้า": "5", "one": "1", "two": "2", "three": "3"}
+_RE_NUMBER_WORD = re.compile(r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b")
+
+
+def _digits(text: str) -> str:
+    """ "แนวทางที่สาม" -> "แนวทางที่3": guidelines named by a number word."""
+    return _RE_NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(m.lastindex or 0)], text)
 
 
 def _is_emoji_only(text: str) -> bool:

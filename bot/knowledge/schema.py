@@ -183,6 +183,8 @@ class Intents(Strict):
     # A figure of one fiscal year (count, amount): asked for another year, the answer says the sources give it
     # only for the year they do.
     figure_words: list[str] = Field(default_factory=list)
+    # What / how / who: with a request word and a year, a question about the process, not about the status.
+    open_question_words: list[str] = Field(default_factory=list)
 
 
 class KnowledgeFile(Strict):
