@@ -99,7 +99,13 @@ class Assistant:
         i = kb.intents
         ps = lambda words: PhraseSet(analyzer, words)  # noqa: E731
         self.status_cues, self.guideline_cues = ps(i.status_cues), ps(i.guideline_cues)
-        self.request_verbs, self.organizations = ps(i.request_verbs), ps(i.organizations)
+        self.request_verbs = ps(i.request_verbs)
+        # Kinds of body, with every other name the synonyms give them (เทศบาลตำบล is a kind of local government).
+        orgs = {analyzer.canonical_phrase(o) for o in i.organizations}
+        self.organizations = ps(
+            [*i.organizations, *(v for g in kb.synonyms if analyzer.canonical_phrase(g.canonical) in orgs for v in g.variants)]
+        )
+        self._generic_bodies = {analyzer.canonical_phrase(w) for w in _GENERIC_BODIES}
         self.unknown_topics = ps(i.unknown_topics)
         self.eligibility_cues, self.guided_cues = ps(i.eligibility_cues), ps(i.guided_check_cues)
         self.greeting_cues, self.help_cues = ps(i.greetings), ps(i.help)
@@ -379,7 +385,8 @@ class Assistant:
 
     def _named_body(self, a: Analyzed) -> str | None:
         """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
-        if not [o for o in self.organizations.found(a) if o not in _GENERIC_BODIES]:
+        named = [o for o in self.organizations.found(a) if self.analyzer.canonical_phrase(o) not in self._generic_bodies]
+        if not named:
             return None
         m = _BODY_EN.search(a.normalized)
         if m is not None:
@@ -400,7 +407,14 @@ class Assistant:
                     break
             body = text[start:end].strip() if start is not None else ""
         body = body.strip(" ,.?")
+        # The body must be what the question is about: "ต้องทำร่วมกับหน่วยงานอื่นไหม" names none.
+        if not any(o.replace(" ", "") in body.replace(" ", "") for o in named) and not self._canonical_in(body, named):
+            return None
         return body if 1 < len(body) <= NAMED_BODY_MAX_CHARS else None
+
+    def _canonical_in(self, text: str, phrases: list[str]) -> bool:
+        canonical = self.analyzer.canonical_phrase(text)
+        return any(self.analyzer.canonical_phrase(p) in canonical for p in phrases)
 
     # ------------------------------------------------------------------ helpers
     def _is_only(self, a: Analyzed, cues: PhraseSet) -> bool:

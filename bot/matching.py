@@ -89,6 +89,23 @@ class CharTfidf:
         return self.matrix @ query
 
 
+NEAR_NUMBER = 0.05  # "2,400 กว่าล้าน" asks to confirm 2,409.3962: amounts this close name the same figure
+
+
+def _numbers_agree(a: frozenset[str], b: frozenset[str]) -> bool:
+    if a & b:
+        return True
+    for x in a:
+        for y in b:
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                continue
+            if fx >= 100 and fy >= 100 and abs(fx - fy) <= NEAR_NUMBER * max(fx, fy):
+                return True
+    return False
+
+
 class QuestionIndex:
     def __init__(self, variants: Sequence[Variant]) -> None:
         if not variants:
@@ -137,7 +154,7 @@ class QuestionIndex:
                 continue
             words = 100.0 * self._word_f1(query_words, self._sets[i])
             score = W_SET * fuzz.token_set_ratio(text, self._texts[i]) + W_F1 * words + W_COS * 100.0 * float(cos[i])
-            if query.numbers and v.analyzed.numbers and not (query.numbers & v.analyzed.numbers):
+            if query.numbers and v.analyzed.numbers and not _numbers_agree(query.numbers, v.analyzed.numbers):
                 score /= 2
             # One word ("คณะกรรมการ") is inside many questions and token_set scores every one of them 100:
             # it can suggest a longer question, not answer it.
