@@ -38,6 +38,7 @@ PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a proje
 FOLLOW_UP_MAX_TOKENS = 4
 SHORT_QUESTION_TOKENS = 3
 HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
+CALIBRATION_LEAD = 15.0  # see _calibrated
 YEAR_SPECIFIC_MARGIN = 6.0  # see _prefer_year_specific
 WHO_ENTRY = "eligibility-who"  # the entry about who may request: a named kind of body gets its own answer
 NAMED_BODY_MAX_CHARS = 60
@@ -106,6 +107,19 @@ class Assistant:
             [*i.organizations, *(v for g in kb.synonyms if analyzer.canonical_phrase(g.canonical) in orgs for v in g.variants)]
         )
         self._generic_bodies = {analyzer.canonical_phrase(w) for w in _GENERIC_BODIES}
+        # For "is this about who may request": the listed kinds, and the synonyms of the particular ones (กรม in
+        # กรมบัญชีกลาง is just an agency the question mentions).
+        self.bodies = ps(
+            [
+                *i.organizations,
+                *(
+                    v
+                    for g in kb.synonyms
+                    if (c := analyzer.canonical_phrase(g.canonical)) in orgs and c not in self._generic_bodies
+                    for v in g.variants
+                ),
+            ]
+        )
         self.unknown_topics = ps(i.unknown_topics)
         self.eligibility_cues, self.guided_cues = ps(i.eligibility_cues), ps(i.guided_check_cues)
         self.greeting_cues, self.help_cues = ps(i.greetings), ps(i.help)
@@ -240,7 +254,7 @@ class Assistant:
         # "ใครขอได้" asks who may request; "มหาลัยขอได้ไหม" too, but an organisation named in a question about a
         # year ("หน่วยงานยังเสนอคำขอปี 2571 ได้หรือไม่") is only the asker, so it does not outweigh the year.
         asks_who = self.eligibility_cues.any(a)
-        eligibility_cue = asks_who or (self.organizations.any(a) and (request_verb or any(w in a.compact for w in _MAY)))
+        eligibility_cue = asks_who or (self.bodies.any(a) and (request_verb or any(w in a.compact for w in _MAY)))
         guideline_cue = self.guideline_cues.any(a)
         guideline_no = self._guideline_number(a)
         evidence = self.evidence.score(a)
@@ -296,7 +310,7 @@ class Assistant:
             entry = self.faq[matches[0].entry_id]
             if self._other_year(entry, years):
                 return self._no_year_info(turn, state, entry, years[0].year)
-            return self._entry(turn, state, entry, best)
+            return self._entry(turn, state, entry, _calibrated(matches))
         if best >= SUGGEST_THRESHOLD:
             top = self.faq[matches[0].entry_id]
             if self._other_year(top, years):
@@ -581,6 +595,16 @@ class Assistant:
             or self.help_cues.any(a)
             or self.out_of_scope_cues.any(a)
         )
+
+
+def _calibrated(matches: list[Match]) -> float:
+    """The score an answer's confidence comes from: a runner-up close behind means the question could be either,
+    so a close call never reads as sure (at a lead of CALIBRATION_LEAD or more the score stands)."""
+    best = matches[0].score
+    if len(matches) < 2:
+        return best
+    lead = min(1.0, (best - matches[1].score) / CALIBRATION_LEAD)
+    return best * (0.6 + 0.4 * lead)
 
 
 _NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "สี่": "4", "ห้า": "5", "one": "1", "two": "2", "three": "3"}

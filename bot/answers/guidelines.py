@@ -152,8 +152,12 @@ def guideline_match_answer(kb: KnowledgeBase, turn: Turn, advice: Advice, *, ask
         )
     lines.append(_years_note(kb, turn, numbers, asked_year))
     best = fits[0].score
-    runner = advice.scored[1].score if len(advice.scored) > 1 and len(fits) == 1 else 0.0
-    confidence = round(min(0.95, 0.35 + 0.6 * best) * (1 - 0.4 * runner / best if best else 1), 2)
+    if len(fits) == 2:
+        # Naming two is saying "partly each, the decision is DGA's": never more than middling.
+        confidence = round(min(0.55, 0.3 + 0.5 * fits[1].score), 2)
+    else:
+        runner = advice.scored[1].score if len(advice.scored) > 1 else 0.0
+        confidence = round(min(0.95, 0.35 + 0.6 * best) * (1 - 0.4 * runner / best if best else 1), 2)
     ids = [s for n in numbers for s in kb.guidelines[n].sources]
     return Answer(
         kind=AnswerKind.GUIDELINE_MATCH,
