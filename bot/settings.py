@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))
     watch_knowledge: bool = Field(default=True, validation_alias=_env("BUDGETBOT_WATCH_KNOWLEDGE"))
     log_level: str = Field(default="INFO", validation_alias=_env("BUDGETBOT_LOG_LEVEL"))
+    # The particle that ends the assistant's Thai sentences (and so its first person: ดิฉัน / ผม / เรา).
+    polite_particle: Literal["ค่ะ", "ครับ", "none"] = Field(
+        default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")
+    )
 
     @property
     def line_enabled(self) -> bool:

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, secrets=_secrets(settings))
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
-        ctx.runtime = await asyncio.to_thread(KnowledgeRuntime, settings.knowledge_dir)
+        ctx.runtime = await asyncio.to_thread(KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle)
         await asyncio.to_thread(ctx.runtime.assistant.warm)
         ctx.db = db = await asyncio.to_thread(open_database, settings, migrate=False)
         background: list[asyncio.Task[None]] = []
