@@ -305,7 +305,8 @@ class Assistant:
 
         # A middling match on a question with no word of the plan in it is more likely out of scope than not.
         confident = best >= (ANSWER_THRESHOLD if in_domain else STRONG_MATCH)
-        clear = in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches, CLEAR_LEAD)
+        # One word ("คณะกรรมการ") stays a did-you-mean: it names a topic, not a question.
+        clear = len(a.content) > 1 and in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches, CLEAR_LEAD)
         if confident or clear:
             entry = self.faq[matches[0].entry_id]
             if self._other_year(entry, years):
