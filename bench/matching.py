@@ -129,6 +129,80 @@ def entry_accuracy(assistant: Assistant, path: Path) -> tuple[float, float, int]
     return ours / len(cases), naive / len(cases), len(cases)
 
 
+def cpu_split(assistant: Assistant, qs: list[str], rounds: int = 3) -> dict[str, float]:
+    """CPU per question (ms, thread time) spent analyzing text, matching against the knowledge, classifying the
+    project description, and everything else (routing: cue words, splitting, composing)."""
+    spent = {"analysis": 0.0, "matching": 0.0, "guideline": 0.0}
+
+    def timed(obj: object, name: str, bucket: str) -> None:
+        inner = getattr(obj, name)
+
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            t = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[bucket] += time.thread_time() - t
+
+        setattr(obj, name, wrapper)
+
+    timed(assistant.analyzer, "analyze", "analysis")
+    timed(assistant.index, "search", "matching")
+    # The guideline classifier: the advisor (and the keyword evidence) now, the keyword classifier before.
+    for attr, method in (("advisor", "advise"), ("evidence", "score"), ("classifier", "classify")):
+        if hasattr(assistant, attr):
+            timed(getattr(assistant, attr), method, "guideline")
+    total = 0.0
+    for _ in range(rounds):
+        for q in qs:
+            t = time.thread_time()
+            assistant.respond(q, None, TODAY)
+            total += time.thread_time() - t
+    for obj, name in ((assistant.analyzer, "analyze"), (assistant.index, "search")):
+        delattr(obj, name)
+    for attr, method in (("advisor", "advise"), ("evidence", "score"), ("classifier", "classify")):
+        if hasattr(assistant, attr) and method in vars(getattr(assistant, attr)):
+            delattr(getattr(assistant, attr), method)
+    n = rounds * len(qs)
+    out = {k: 1000 * v / n for k, v in spent.items()}
+    out["routing"] = 1000 * total / n - sum(out.values())
+    out["total"] = 1000 * total / n
+    return out
+
+
+BUILD_SNIPPET = """
+import gc, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench.matching import replicate
+from bot.assistant import Assistant
+from bot.knowledge.loader import load_knowledge
+from bot.settings import DEFAULT_KNOWLEDGE_DIR
+def status(key):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) * 1024
+kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+shipped = Assistant.build(kb)
+shipped.warm()
+big_kb = replicate(kb, int(sys.argv[2]))
+gc.collect()
+before = status("VmRSS:")
+t = time.perf_counter()
+big = Assistant(big_kb, shipped.analyzer)
+secs = time.perf_counter() - t
+gc.collect()
+print(len(big.index), secs, status("VmRSS:") - before, status("VmHWM:") - before)
+"""
+
+
+def build_cost(size: int) -> tuple[int, float, float, float]:
+    """(variants, seconds, bytes kept per variant, peak bytes per variant) of building an assistant over `size`
+    variants, in a fresh process (the knowledge loaded and the tokenizer warm before the clock starts)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD_SNIPPET, str(REPO), str(size)], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    n, secs, kept, peak = out.stdout.split()
+    return int(n), float(secs), int(kept) / int(n), int(peak) / int(n)
+
+
 STARTUP_SNIPPET = """
 import time, sys
 t = time.perf_counter()
@@ -163,6 +237,7 @@ def startup(knowledge_dir: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,5000,20000")
+    parser.add_argument("--build-size", type=int, default=50_000, help="variants for the index build figures")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
@@ -212,6 +287,8 @@ def main() -> int:
         p50, p99, qps = time_naive(texts, owners, qs, rounds=1)
         rows.append(Row(f"naive WRatio ({size:,})", len(texts), p50, p99, qps))
 
+    split = cpu_split(shipped, qs)
+    build_n, build_s, kept_b, peak_b = build_cost(args.build_size)
     start_s, rss_mib = startup(DEFAULT_KNOWLEDGE_DIR)
     lines = [
         "# Benchmarks\n",
@@ -233,6 +310,21 @@ def main() -> int:
         "case of the set, every kind and field. The held-out set (tests/eval/holdout.yaml) was written independently "
         "and its questions were not added to the knowledge.",
         f"The naive baseline answers with the best variant's entry when WRatio >= {NAIVE_CUTOFF:.0f}, else nothing.",
+        "",
+        "## Where a question's CPU goes (shipped knowledge)\n",
+        "| analysis | matching | guideline advisor | routing | total |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {split['analysis']:.3f} ms | {split['matching']:.3f} ms | {split['guideline']:.3f} ms | "
+        f"{split['routing']:.3f} ms | {split['total']:.3f} ms |",
+        "",
+        "Thread CPU per question over the evaluation questions: analysis (normalizing and tokenizing each text), "
+        "matching (the knowledge index), the guideline advisor (and the keyword evidence for project "
+        "descriptions), and routing (everything else: cue words, cutting a message into questions, composing).",
+        "",
+        f"## Building the index at {build_n:,} variants\n",
+        f"- Build time: {build_s:.2f} s (Assistant over the replicated knowledge, tokenizer already warm)",
+        f"- Memory: {kept_b / 1024:.2f} KiB per variant kept after the build, "
+        f"{peak_b / 1024:.2f} KiB per variant at the peak (VmRSS / VmHWM growth of a fresh process)",
         "",
         "## Start-up and memory (core)\n",
         f"- Start-up to the first answer (imports, knowledge load, tokenizer dictionary, index, first answer): "

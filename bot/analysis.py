@@ -7,17 +7,18 @@ canonical word, and drop filler words.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 from bot.knowledge.schema import SynonymGroup
 from bot.thai import STOPWORDS, ThaiTokenizer, normalize
-from bot.years import read_years
+from bot.years import may_name_years, read_years
 
 _LATIN = re.compile(r"[a-z]")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 MAX_QUESTION_CHARS = 500  # longer input is cut: nobody asks a 10,000-character question on purpose
+CHUNKED_MAX_CHARS = 400  # analyze_many takes longer texts whole (normalize caps what it reads at once)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Analyzed:
     canonical: tuple[str, ...]  # tokens after synonym mapping (a synonym may become several words)
     content: tuple[str, ...]  # canonical tokens without filler words
     numbers: frozenset[str]
+    years: frozenset[int] = frozenset()  # explicit fiscal years (B.E.) in the text; relative ones need a date
 
     @property
     def content_text(self) -> str:
@@ -64,6 +66,12 @@ class TextAnalyzer:
                 if key and key != canonical:
                     self._synonyms[key] = canonical
         self._max_len = max((len(k) for k in self._synonyms), default=1)
+        # For each first word of a synonym, the lengths of the synonyms it starts, longest first: most words
+        # start none, and need no lookup at all.
+        starts: dict[str, set[int]] = {}
+        for k in self._synonyms:
+            starts.setdefault(k[0], set()).add(len(k))
+        self._starts = {w: tuple(sorted(n, reverse=True)) for w, n in starts.items()}
 
     def warm(self) -> None:
         self.tokenizer.warm()
@@ -87,8 +95,8 @@ class TextAnalyzer:
         out: list[str] = []
         i = 0
         while i < len(tokens):
-            for n in range(min(self._max_len, len(tokens) - i), 0, -1):
-                repl = self._synonyms.get(tokens[i : i + n])
+            for n in self._starts.get(tokens[i], ()):
+                repl = self._synonyms.get(tokens[i : i + n]) if i + n <= len(tokens) else None
                 if repl is not None:
                     out.extend(repl)
                     i += n
@@ -100,11 +108,34 @@ class TextAnalyzer:
 
     def analyze(self, text: str) -> Analyzed:
         normalized = self.correct_spelling(normalize(text)[:MAX_QUESTION_CHARS])
-        tokens = tuple(self.tokenizer.tokenize(normalized))
+        return self._finish(text, normalized, tuple(self.tokenizer.tokenize(normalized)))
+
+    def _finish(self, text: str, normalized: str, tokens: tuple[str, ...]) -> Analyzed:
         canonical = self.canonical_tokens(tokens)
         content = tuple(t for t in canonical if t not in STOPWORDS)
-        numbers = _numbers(normalized, tokens)
-        return Analyzed(text, normalized, tokens, canonical, content, numbers)
+        numbers, years = _numbers(normalized, tokens)
+        return Analyzed(text, normalized, tokens, canonical, content, numbers, years)
+
+    def analyze_many(self, texts: Iterable[str]) -> Iterator[Analyzed]:
+        """`analyze` for many texts (building the index), the same results faster: normalizing goes word group
+        by word group (the runs between spaces), each distinct group once. Normalizing is local to such a group
+        (nothing in it joins or reorders across a space), and a knowledge base's variants share most of their
+        groups ("แผนงานบูรณาการรัฐบาลดิจิทัล", "ปีงบประมาณ", "ได้ไหม")."""
+        norm: dict[str, str] = {}
+        for text in texts:
+            if not isinstance(text, str) or len(text) > CHUNKED_MAX_CHARS or not text.isprintable():
+                yield self.analyze(text)
+                continue
+            parts = []
+            for chunk in text.split():
+                n = norm.get(chunk)
+                if n is None:
+                    n = norm[chunk] = normalize(chunk)
+                if n:
+                    parts.append(n)
+            normalized = self.correct_spelling(" ".join(parts)[:MAX_QUESTION_CHARS])
+            # Tokenized whole: the dictionary has words with a space in them ("ต่าง ๆ", "บ่อย ๆ").
+            yield self._finish(text, normalized, tuple(self.tokenizer.tokenize(normalized)))
 
     def canonical_phrase(self, phrase: str) -> str:
         """A cue word or keyword in the same canonical, space-free form as Analyzed.canonical_compact."""
@@ -114,15 +145,19 @@ class TextAnalyzer:
 _NO_RELATIVE = date(2000, 1, 1)  # explicit years only: relative ones ("ปีนี้") are resolved by the router
 
 
-def _numbers(normalized: str, tokens: tuple[str, ...]) -> frozenset[str]:
+def _numbers(normalized: str, tokens: tuple[str, ...]) -> tuple[frozenset[str], frozenset[int]]:
     """Numbers in the text other than years (1.3, 14, 2,409.3962), for the matcher's "numbers must agree"
     rule. Years are left to the router, which knows which fiscal year each entry is about: a figures
     question about another year is still a figures question, answered with "no information for that year"."""
-    years = [m for m in read_years(normalized, _NO_RELATIVE) if m.how != "relative"]
+    if not any(ch.isdigit() for ch in normalized):
+        return frozenset(), frozenset()
+    years = read_years(normalized, _NO_RELATIVE, normalized=True, relative=False) if may_name_years(normalized) else []
     year_text = " ".join(m.text for m in years)
     numbers = {t.replace(",", "") for t in tokens if _NUMBER.match(t) and t not in year_text}
     # "2,409 ล้าน" names the same figure as 2,409.3962: large amounts also count by their whole part.
-    return frozenset(numbers | {n.split(".")[0] for n in numbers if len(n.split(".")[0]) >= 4})
+    return frozenset(numbers | {n.split(".")[0] for n in numbers if len(n.split(".")[0]) >= 4}), frozenset(
+        m.year for m in years
+    )
 
 
 def is_latin(phrase: str) -> bool:

@@ -8,6 +8,7 @@ with a confident fact.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -89,12 +90,10 @@ class Assistant:
         self.analyzer = analyzer
         self.voice = voice or Voice()
         self.faq: dict[str, FaqEntry] = {**{e.id: e for e in guideline_entries(kb)}, **kb.faq}
-        self.index = QuestionIndex(
-            [Variant(e.id, q, analyzer.analyze(q)) for e in self.faq.values() for q in [*e.questions, *e.questions_en]]
-        )
         # Years an entry speaks of (its fiscal year, and dates in its text such as 11 ธ.ค. 2562): a question
-        # naming any other year asks about something the entry does not cover.
-        self.entry_years: dict[str, set[int]] = {e.id: self._years_of(e) for e in self.faq.values()}
+        # naming any other year asks about something the entry does not cover. Filled while indexing.
+        self.entry_years: dict[str, set[int]] = {}
+        self.index = QuestionIndex(self._variants())
         self.advisor = GuidelineAdvisor(kb.guidelines, kb.outside_guidelines, analyzer, LinearModel.load())
         self.evidence = ProjectEvidence(kb.guidelines, analyzer)
         i = kb.intents
@@ -155,12 +154,18 @@ class Assistant:
         self.analyzer.warm()
         self.respond("ปีงบ 2566 ยังยื่นได้ไหม แล้วปี 67 ล่ะ", None, date(2026, 1, 1))
 
-    def _years_of(self, e: FaqEntry) -> set[int]:
-        years = {e.fiscal_year} if e.fiscal_year else set()
-        for t in (*e.questions, *e.questions_en, e.answer):
-            if any(ch.isdigit() for ch in t):  # most variants have no number: skip the year reader
-                years |= {m.year for m in read_years(t, _YEARS_REF) if m.how != "relative"}
-        return years
+    def _variants(self) -> Iterator[Variant]:
+        """Every question variant, analyzed once (in one stream, so that shared word groups are normalized
+        once); each entry's years are read on the way."""
+        for e in self.faq.values():
+            years = {e.fiscal_year} if e.fiscal_year else set()
+            if any(ch.isdigit() for ch in e.answer):
+                years |= {m.year for m in read_years(e.answer, _YEARS_REF) if m.how != "relative"}
+            self.entry_years[e.id] = years
+        pairs = [(e.id, q) for e in self.faq.values() for q in [*e.questions, *e.questions_en]]
+        for (entry_id, q), a in zip(pairs, self.analyzer.analyze_many(q for _, q in pairs), strict=True):
+            self.entry_years[entry_id] |= a.years
+            yield Variant(entry_id, q, a)
 
     # ------------------------------------------------------------------ entry point
     def respond(self, question: str, state: ConversationState | None, today: date) -> tuple[Answer, ConversationState]:
@@ -218,7 +223,7 @@ class Assistant:
                 return stepped
             state = state.model_copy(update={"flow": None, "flow_step": None, "project_description": None})
 
-        years = read_years(a.normalized, turn.today)
+        years = read_years(a.normalized, turn.today, normalized=True)
         matches = self._prefer_year_specific(self.index.search(a, limit=3), years)
         best = matches[0].score if matches else 0.0
 
@@ -335,7 +340,7 @@ class Assistant:
             return True
         if len(a.content) > FOLLOW_UP_MAX_TOKENS + 1 or not self.follow_up_cues.any(a):
             return False  # "แล้วเอาไปขอเงินงบปี 70" inside a long sentence is not "แล้วปี 70 ล่ะ"
-        return bool(read_years(a.normalized, _YEARS_REF)) or self._guideline_number(a) is not None
+        return bool(read_years(a.normalized, _YEARS_REF, normalized=True)) or self._guideline_number(a) is not None
 
     def _says_nothing(self, a: Analyzed) -> bool:
         """Hello, thanks, "ขอสอบถามค่ะ": a clause with nothing to answer and nothing to add to a question."""
@@ -568,7 +573,7 @@ class Assistant:
 
     def _guided_step(self, turn: Turn, state: ConversationState) -> tuple[Answer, ConversationState] | None:
         a = turn.question
-        years = read_years(a.normalized, turn.today)
+        years = read_years(a.normalized, turn.today, normalized=True)
         if state.flow_step == guided.STEP_DESCRIBE:
             advice = self.advisor.advise(a)
             if not advice.any_aspect and not self.evidence.score(a) and self._looks_like_new_question(a, years):
