@@ -57,6 +57,8 @@ class TextAnalyzer:
         self._spelling = sorted(((w, r) for w, r in fixes.items() if w and w != r), key=lambda p: -len(p[0]))
         words -= {v for g in groups if g.spelling for v in g.variants}
         self.tokenizer = ThaiTokenizer(extra_words=words)
+        # How the dictionary's words with a space in them go on after the space ("ๆ" of "ต่าง ๆ").
+        self._spaced_tails = tuple({w.split(" ")[1] for w in self.tokenizer.words if " " in w} - {""})
         # Variants map by token sequence so that "fiscal year" (two tokens) and "ปีงบ" (one) both work.
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         for g in groups:
@@ -117,11 +119,12 @@ class TextAnalyzer:
         return Analyzed(text, normalized, tokens, canonical, content, numbers, years)
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analyzed]:
-        """`analyze` for many texts (building the index), the same results faster: normalizing goes word group
-        by word group (the runs between spaces), each distinct group once. Normalizing is local to such a group
-        (nothing in it joins or reorders across a space), and a knowledge base's variants share most of their
-        groups ("แผนงานบูรณาการรัฐบาลดิจิทัล", "ปีงบประมาณ", "ได้ไหม")."""
+        """`analyze` for many texts (building the index), the same results faster: normalizing and tokenizing
+        go word group by word group (the runs between spaces), each distinct group once. Both are local to such
+        a group (nothing in them joins or reorders across a space, but for the words below), and a knowledge
+        base's variants share most of their groups ("แผนงานบูรณาการรัฐบาลดิจิทัล", "ปีงบประมาณ", "ได้ไหม")."""
         norm: dict[str, str] = {}
+        toks: dict[str, tuple[str, ...]] = {}
         for text in texts:
             if not isinstance(text, str) or len(text) > CHUNKED_MAX_CHARS or not text.isprintable():
                 yield self.analyze(text)
@@ -134,8 +137,19 @@ class TextAnalyzer:
                 if n:
                     parts.append(n)
             normalized = self.correct_spelling(" ".join(parts)[:MAX_QUESTION_CHARS])
-            # Tokenized whole: the dictionary has words with a space in them ("ต่าง ๆ", "บ่อย ๆ").
-            yield self._finish(text, normalized, tuple(self.tokenizer.tokenize(normalized)))
+            chunks = normalized.split(" ")
+            # newmm cuts at spaces, except in the dictionary's few words that have one ("ต่าง ๆ", "บ่อย ๆ"):
+            # where a word group could continue such a word, the text is tokenized whole.
+            if any(c.startswith(self._spaced_tails) for c in chunks[1:]):
+                yield self._finish(text, normalized, tuple(self.tokenizer.tokenize(normalized)))
+                continue
+            tokens: list[str] = []
+            for chunk in chunks:
+                t = toks.get(chunk)
+                if t is None:
+                    t = toks[chunk] = tuple(self.tokenizer.tokenize(chunk))
+                tokens += t
+            yield self._finish(text, normalized, tuple(tokens))
 
     def canonical_phrase(self, phrase: str) -> str:
         """A cue word or keyword in the same canonical, space-free form as Analyzed.canonical_compact."""

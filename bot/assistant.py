@@ -157,10 +157,13 @@ class Assistant:
     def _variants(self) -> Iterator[Variant]:
         """Every question variant, analyzed once (in one stream, so that shared word groups are normalized
         once); each entry's years are read on the way."""
+        answer_years: dict[str, set[int]] = {}  # entries copied from others share their answer
         for e in self.faq.values():
             years = {e.fiscal_year} if e.fiscal_year else set()
             if any(ch.isdigit() for ch in e.answer):
-                years |= {m.year for m in read_years(e.answer, _YEARS_REF) if m.how != "relative"}
+                if e.answer not in answer_years:
+                    answer_years[e.answer] = {m.year for m in read_years(e.answer, _YEARS_REF, relative=False)}
+                years |= answer_years[e.answer]
             self.entry_years[e.id] = years
         pairs = [(e.id, q) for e in self.faq.values() for q in [*e.questions, *e.questions_en]]
         for (entry_id, q), a in zip(pairs, self.analyzer.analyze_many(q for _, q in pairs), strict=True):
