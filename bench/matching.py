@@ -197,7 +197,11 @@ def build_cost(size: int) -> tuple[int, float, float, float]:
     """(variants, seconds, bytes kept per variant, peak bytes per variant) of building an assistant over `size`
     variants, in a fresh process (the knowledge loaded and the tokenizer warm before the clock starts)."""
     out = subprocess.run(
-        [sys.executable, "-c", BUILD_SNIPPET, str(REPO), str(size)], capture_output=True, text=True, check=True, cwd=REPO
+        [sys.executable, "-c", BUILD_SNIPPET, str(REPO), str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     n, secs, kept, peak = out.stdout.split()
     return int(n), float(secs), int(kept) / int(n), int(peak) / int(n)

@@ -197,7 +197,7 @@ def _has_thai_letter(token: str) -> bool:
 
 
 def message_language(a: Analyzed) -> str:
-    """"en" when more of the message's words are English than Thai, else "th": "deadline ปี 67 วันไหน" is a
+    """ "en" when more of the message's words are English than Thai, else "th": "deadline ปี 67 วันไหน" is a
     Thai question with an English term. Counting words, not letters: one English term has as many letters as a
     whole Thai clause, whose vowel and tone marks do not even count as letters."""
     latin = sum(1 for t in a.tokens if _has_latin_letter(t))

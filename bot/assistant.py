@@ -27,6 +27,7 @@ from bot.cues import PhraseSet, WordSet
 from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.schema import FaqEntry
 from bot.matching import Match, QuestionIndex, Variant
+from bot.memory import release_free_memory
 from bot.splitting import QuestionSplitter
 from bot.years import YearMention, fiscal_year_of, read_years
 
@@ -39,6 +40,7 @@ PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a proje
 FOLLOW_UP_MAX_TOKENS = 4
 SHORT_QUESTION_TOKENS = 3
 HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
+RELEASE_AFTER_VARIANTS = 2_000  # a knowledge base this large frees enough while indexing to give it back
 CALIBRATION_LEAD = 15.0  # see _calibrated
 YEAR_SPECIFIC_MARGIN = 6.0  # see _prefer_year_specific
 WHO_ENTRY = "eligibility-who"  # the entry about who may request: a named kind of body gets its own answer
@@ -103,7 +105,10 @@ class Assistant:
         # Kinds of body, with every other name the synonyms give them (เทศบาลตำบล is a kind of local government).
         orgs = {analyzer.canonical_phrase(o) for o in i.organizations}
         self.organizations = ps(
-            [*i.organizations, *(v for g in kb.synonyms if analyzer.canonical_phrase(g.canonical) in orgs for v in g.variants)]
+            [
+                *i.organizations,
+                *(v for g in kb.synonyms if analyzer.canonical_phrase(g.canonical) in orgs for v in g.variants),
+            ]
         )
         self._generic_bodies = {analyzer.canonical_phrase(w) for w in _GENERIC_BODIES}
         # For "is this about who may request": the listed kinds, and the synonyms of the particular ones (กรม in
@@ -145,6 +150,8 @@ class Assistant:
         self.splitter = QuestionSplitter(
             analyzer, i.next_question_cues, asks=self._asks, says_nothing=self._says_nothing
         )
+        if len(self.index) > RELEASE_AFTER_VARIANTS:
+            release_free_memory()
 
     @classmethod
     def build(cls, kb: KnowledgeBase, *, polite_particle: str = "ค่ะ") -> Assistant:
@@ -240,7 +247,8 @@ class Assistant:
                 self.kb,
                 turn,
                 note=turn.pick(
-                    f"ขออภัย{turn.end} เอกสารที่{turn.me}มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that."
+                    f"ขออภัย{turn.end} เอกสารที่{turn.me}มีไม่ได้ให้ข้อมูลเรื่องนี้",
+                    "Sorry, the sources have no information on that.",
                 ),
             ), state
         if self.help_cues.any(a) and len(a.content) <= HELP_MAX_TOKENS and not years and best < STRONG_MATCH:
@@ -276,7 +284,12 @@ class Assistant:
 
         # "แนวทางอะไร" asks which guideline fits a project; without any project words it is a question about
         # the guidelines themselves ("ปีงบ 66 มีแนวทางอะไรบ้าง"), which an entry answers.
-        if guideline_cue and advice is not None and (project_like or best < ANSWER_THRESHOLD) and not (status_cue and years):
+        if (
+            guideline_cue
+            and advice is not None
+            and (project_like or best < ANSWER_THRESHOLD)
+            and not (status_cue and years)
+        ):
             answer = guideline_match_answer(self.kb, turn, advice, asked_year=asked_year)
             return answer, self._remember(state, answer)
         # A request word with a year asks about that year ("ปีงบ 67 ยื่นได้ไหม") unless a knowledge entry
@@ -304,7 +317,11 @@ class Assistant:
         if eligibility_cue and not framed and advice is not None and not any(f.aspects for f in advice.scored):
             advice = None  # "can a public hospital ... apply?" names a body, it does not describe a project
         asks_to_fund = guideline_cue or request_verb or framed or self.domain_cues.any(a)
-        if advice is not None and best < STRONG_MATCH and self._project_evidence(evidence, advice, asks_to_fund) >= self._evidence_needed(a):
+        if (
+            advice is not None
+            and best < STRONG_MATCH
+            and self._project_evidence(evidence, advice, asks_to_fund) >= self._evidence_needed(a)
+        ):
             answer = guideline_match_answer(self.kb, turn, advice, asked_year=asked_year)
             return answer, self._remember(state, answer)
 
@@ -314,7 +331,9 @@ class Assistant:
         # A middling match on a question with no word of the plan in it is more likely out of scope than not.
         confident = best >= (ANSWER_THRESHOLD if in_domain else STRONG_MATCH)
         # One word ("คณะกรรมการ") stays a did-you-mean: it names a topic, not a question.
-        clear = len(a.content) > 1 and in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches, CLEAR_LEAD)
+        clear = (
+            len(a.content) > 1 and in_domain and best >= SUGGEST_THRESHOLD and self._leads_clearly(matches, CLEAR_LEAD)
+        )
         if confident or clear:
             entry = self.faq[matches[0].entry_id]
             if self._other_year(entry, years):
@@ -392,7 +411,7 @@ class Assistant:
         return None
 
     def _compare_guidelines(self, turn: Turn, state: ConversationState) -> tuple[Answer, ConversationState] | None:
-        """"แนวทาง 1 กับ 2 ต่างกันยังไง": each guideline named, one part each."""
+        """ "แนวทาง 1 กับ 2 ต่างกันยังไง": each guideline named, one part each."""
         m = _GUIDELINE_LIST.search(_digits(turn.question.normalized))
         if m is None:
             return None
@@ -408,7 +427,9 @@ class Assistant:
 
     def _named_body(self, a: Analyzed) -> str | None:
         """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
-        named = [o for o in self.organizations.found(a) if self.analyzer.canonical_phrase(o) not in self._generic_bodies]
+        named = [
+            o for o in self.organizations.found(a) if self.analyzer.canonical_phrase(o) not in self._generic_bodies
+        ]
         if not named:
             return None
         m = _BODY_EN.search(a.normalized)
@@ -493,8 +514,12 @@ class Assistant:
     ) -> tuple[Answer, ConversationState]:
         """Who may request (about the body named, if one is), or what a project needs."""
         entry = self.faq.get(WHO_ENTRY) if self._named_body(turn.question) is not None else None
-        entry = entry or next((self.faq[m.entry_id] for m in matches if self.faq[m.entry_id].kind == "eligibility"), None)
-        entry = entry or self.faq.get(WHO_ENTRY) or next((e for e in self.faq.values() if e.kind == "eligibility"), None)
+        entry = entry or next(
+            (self.faq[m.entry_id] for m in matches if self.faq[m.entry_id].kind == "eligibility"), None
+        )
+        entry = (
+            entry or self.faq.get(WHO_ENTRY) or next((e for e in self.faq.values() if e.kind == "eligibility"), None)
+        )
         if entry is None:
             return fallback(self.kb, turn), state
         return self._entry(turn, state, entry, score)

@@ -48,25 +48,36 @@ class PhraseSet:
                 thai.append(Phrase(norm, compact, canonical, None))
         self._thai = tuple(thai)
         self._latin = tuple(latin)
+        # One alternation each over the space-free and the canonical text says at C speed whether any Thai
+        # phrase is there at all; most lists have none in most questions.
+        alt = lambda xs: re.compile("|".join(re.escape(x) for x in sorted(set(xs), key=len, reverse=True)))  # noqa: E731
+        self._thai_compact = alt(p.compact for p in thai) if thai else None
+        self._thai_canonical = alt(p.canonical for p in thai if p.canonical) if any(p.canonical for p in thai) else None
         # One alternation finds out cheaply whether any Latin phrase can be there at all.
         self._any_latin = re.compile("|".join(re.escape(p.text) for p in latin)) if latin else None
 
     def __len__(self) -> int:
         return len(self._thai) + len(self._latin)
 
+    def _thai_possible(self, a: Analyzed) -> bool:
+        return bool(
+            (self._thai_compact is not None and self._thai_compact.search(a.compact))
+            or (self._thai_canonical is not None and self._thai_canonical.search(a.canonical_compact))
+        )
+
     def found(self, a: Analyzed) -> list[str]:
         out: list[str] = []
         compact, canonical = a.compact, a.canonical_compact
-        for p in self._thai:
-            if p.compact in compact or (p.canonical and p.canonical in canonical):
-                out.append(p.text)
+        if self._thai_possible(a):
+            for p in self._thai:
+                if p.compact in compact or (p.canonical and p.canonical in canonical):
+                    out.append(p.text)
         if self._any_latin is not None and self._any_latin.search(a.normalized):
             out += [p.text for p in self._latin if p.pattern is not None and p.pattern.search(a.normalized)]
         return out
 
     def any(self, a: Analyzed) -> bool:
-        compact, canonical = a.compact, a.canonical_compact
-        if any(p.compact in compact or (p.canonical and p.canonical in canonical) for p in self._thai):
+        if self._thai_possible(a):
             return True
         if self._any_latin is not None and self._any_latin.search(a.normalized):
             return any(p.pattern is not None and p.pattern.search(a.normalized) for p in self._latin)

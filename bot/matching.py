@@ -122,8 +122,10 @@ class CharTfidf:
         w = np.concatenate(counts) if counts else np.zeros(0, dtype=np.float32)
         del docs, cols, counts
         self.vocabulary = vocabulary
+        self._column = dict(zip(vocabulary.tolist(), range(len(vocabulary)), strict=True))  # for queries
         df = np.bincount(col, minlength=len(vocabulary))
         self.idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
+        self._idf_list: list[float] = self.idf.tolist()
         w = (1 + np.log(w)) * self.idf[col]
         norms = np.sqrt(np.bincount(doc, weights=w.astype(np.float64) ** 2, minlength=n)).astype(np.float32)
         w /= np.where(norms > 0, norms, np.float32(1.0))[doc]
@@ -134,19 +136,27 @@ class CharTfidf:
 
     def cosine(self, text: str) -> np.ndarray:
         """Cosine of `text` with every indexed text."""
-        _, codes = ngram_codes([text])
-        if not len(codes):
+        counts: dict[int, int] = {}
+        for word in text.split():
+            cp = [32, *map(ord, word), 32]
+            for j in range(len(cp) - 1):
+                c2 = (cp[j] << (2 * _BITS)) | (cp[j + 1] << _BITS) | _NONE
+                counts[c2] = counts.get(c2, 0) + 1
+                if j + 2 < len(cp):
+                    c3 = (cp[j] << (2 * _BITS)) | (cp[j + 1] << _BITS) | cp[j + 2]
+                    counts[c3] = counts.get(c3, 0) + 1
+        cols, weights = [], []
+        for code, count in counts.items():
+            col = self._column.get(code)
+            if col is not None:
+                cols.append(col)
+                weights.append((1 + math.log(count)) * self._idf_list[col])
+        if not cols:
             return np.zeros(self.matrix.shape[0], dtype=np.float32)
-        grams, counts = np.unique(codes, return_counts=True)
-        at = np.searchsorted(self.vocabulary, grams)
-        known = (at < len(self.vocabulary)) & (self.vocabulary[np.minimum(at, len(self.vocabulary) - 1)] == grams)
-        if not known.any():
-            return np.zeros(self.matrix.shape[0], dtype=np.float32)
-        cols = at[known]
-        w = (1 + np.log(counts[known])) * self.idf[cols]
+        norm = math.sqrt(sum(w * w for w in weights)) or 1.0
         # A dense query vector times the CSR matrix: faster than slicing the matrix's columns (measured).
         query = np.zeros(self.matrix.shape[1], dtype=np.float32)
-        query[cols] = w / (np.linalg.norm(w) or 1.0)
+        query[cols] = [w / norm for w in weights]
         return self.matrix @ query
 
 
@@ -183,53 +193,56 @@ class QuestionIndex:
         df = np.bincount(self._row_words, minlength=len(self._words))
         # Word IDF over the variants: the plan's own name is in many questions and says little.
         self._idf = np.log((1 + n) / (1 + df)) + 1
+        self._idf_list: list[float] = self._idf.tolist()  # scalar reads per candidate: a list is faster
         self._unknown_idf = math.log(1 + n) + 1
+        # Each variant's own word weight (precision's denominator), once.
+        csum = np.concatenate([[0.0], np.cumsum(self._idf[self._row_words])])
+        self._row_weight = (csum[self._row_start[1:]] - csum[self._row_start[:-1]]).tolist()
         self._tfidf = CharTfidf(content_texts)
+        self._content_texts = content_texts  # for token_set_ratio on the few candidates
 
     def __len__(self) -> int:
         return len(self.texts)
-
-    def _row(self, i: int) -> np.ndarray:
-        return self._row_words[self._row_start[i] : self._row_start[i + 1]]
-
-    def _word_f1(self, query_ids: set[int], unknown: float, row: np.ndarray) -> float:
-        """IDF-weighted F1 of shared words: token_set alone scores 100 whenever the variant's words are a
-        subset of the question's ("แผนงานบูรณาการรัฐบาลดิจิทัล" inside every question naming the plan)."""
-        ids = row.tolist()
-        shared = sum(float(self._idf[w]) for w in ids if w in query_ids)
-        if not shared:
-            return 0.0
-        precision = shared / float(self._idf[row].sum())
-        recall = shared / (sum(float(self._idf[w]) for w in query_ids) + unknown)
-        return 2 * precision * recall / (precision + recall)
 
     def search(self, query: Analyzed, limit: int = 5, exclude_entry: str | None = None) -> list[Match]:
         """Best match per entry, best first."""
         text = query.content_text
         if not text:
             return []
+        idf, word_id = self._idf_list, self._word_id
         content = set(query.content)
-        query_ids = {self._word_id[t] for t in content if t in self._word_id}
-        unknown = self._unknown_idf * sum(1 for t in content if t not in self._word_id)
-        query_set_text = " ".join(sorted(content))
+        query_ids = {word_id[t] for t in content if t in word_id}
+        # Recall's denominator: every word of the question, those no variant has at the rarest weight.
+        query_weight = sum(idf[w] for w in query_ids) + self._unknown_idf * (len(content) - len(query_ids))
         cos = self._tfidf.cosine(text)
         k = min(CANDIDATES, len(cos))
         top = np.argpartition(-cos, k - 1)[:k] if k < len(cos) else np.arange(len(cos))
+        candidates = top.tolist()
+        starts = self._row_start[top].tolist()
+        ends = self._row_start[top + 1].tolist()
+        cosines = cos[top].tolist()
+        lengths = self._lengths[top].tolist()
+        row_words, row_weight, texts = self._row_words, self._row_weight, self._content_texts
+        one_word = len(query.content) == 1
         best: dict[str, Match] = {}
-        for i in top.tolist():
+        for i, start, end, c, length in zip(candidates, starts, ends, cosines, lengths, strict=True):
             entry_id = self.entry_ids[i]
             if entry_id == exclude_entry:
                 continue
-            row = self._row(i)
-            words = 100.0 * self._word_f1(query_ids, unknown, row)
-            variant_text = " ".join(self._words[w] for w in row.tolist())
-            score = W_SET * fuzz.token_set_ratio(query_set_text, variant_text) + W_F1 * words + W_COS * 100.0 * float(cos[i])
+            # IDF-weighted F1 of shared words: token_set alone scores 100 whenever the variant's words are a
+            # subset of the question's ("แผนงานบูรณาการรัฐบาลดิจิทัล" inside every question naming the plan).
+            shared = sum(idf[w] for w in row_words[start:end].tolist() if w in query_ids)
+            f1 = 0.0
+            if shared:
+                precision, recall = shared / row_weight[i], shared / query_weight
+                f1 = 2 * precision * recall / (precision + recall)
+            score = W_SET * fuzz.token_set_ratio(text, texts[i]) + W_F1 * 100.0 * f1 + W_COS * 100.0 * c
             numbers = self._numbers.get(i)
             if query.numbers and numbers and not _numbers_agree(query.numbers, numbers):
                 score /= 2
             # One word ("คณะกรรมการ") is inside many questions and token_set scores every one of them 100:
             # it can suggest a longer question, not answer it.
-            if len(query.content) == 1 and self._lengths[i] > 2:
+            if one_word and length > 2:
                 score = min(score, SINGLE_WORD_CAP)
             prev = best.get(entry_id)
             if prev is None or score > prev.score:

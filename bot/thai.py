@@ -220,7 +220,7 @@ STOPWORDS: frozenset[str] = frozenset(
         "นะคะ", "นะครับ", "ครับผม", "คับ", "ค้าบ", "จ้ะ", "จ๊ะ", "ฮะ", "เจ้าค่ะ", "รบกวน", "สอบถาม", "เรียน",
         "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ", "กระผม", "ดิฉัน",
         # demonstratives and chat fillers: "ในเรื่องนี้" says nothing about which entry is asked
-        "นี้", "นี่", "นั้น", "อ่ะ", "เหรอ", "หรอ", "จ๊ะ",
+        "นี้", "นี่", "นั้น", "อ่ะ", "เหรอ", "หรอ",
         # English function words
         "the", "a", "an", "is", "are", "what", "how", "of", "to", "for", "in", "do", "does", "can", "please",
     }

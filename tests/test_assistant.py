@@ -346,9 +346,7 @@ def test_a_thai_message_with_an_english_term_is_answered_in_thai() -> None:
     assert ask("what is the deadline for FY2571?").language == "en"
 
 
-@pytest.mark.parametrize(
-    ("particle", "ending", "me"), [("ค่ะ", "ค่ะ", "ดิฉัน"), ("ครับ", "ครับ", "ผม"), ("none", "", "เรา")]
-)
+@pytest.mark.parametrize(("particle", "ending", "me"), [("ค่ะ", "ค่ะ", "ดิฉัน"), ("ครับ", "ครับ", "ผม"), ("none", "", "เรา")])
 def test_the_polite_particle_setting_sets_the_register(particle: str, ending: str, me: str) -> None:
     assistant = Assistant.build(shipped_assistant().kb, polite_particle=particle)
     a, _ = assistant.respond("ปีงบ 2572 ยังยื่นได้ไหม", None, TODAY)

@@ -94,7 +94,7 @@ def open_years_answer(kb: KnowledgeBase, turn: Turn) -> Answer:
     open_years: list[int] = []
     unknown_from = current + 1
     # Years with a window in the knowledge: say what each one is now; every later year without one is unknown.
-    for year, info in kb.fiscal_years.items():
+    for year in kb.fiscal_years:
         if year <= current:
             continue
         v = decide(kb, year, turn.today)

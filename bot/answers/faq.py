@@ -42,10 +42,8 @@ def entry_answer(kb: KnowledgeBase, faq: dict[str, FaqEntry], turn: Turn, entry:
     )
 
 
-def named_body_answer(
-    kb: KnowledgeBase, faq: dict[str, FaqEntry], turn: Turn, entry: FaqEntry, body: str
-) -> Answer:
-    """"May a <kind of body> request?": the sources name no kinds of body, so say so about the one asked,
+def named_body_answer(kb: KnowledgeBase, faq: dict[str, FaqEntry], turn: Turn, entry: FaqEntry, body: str) -> Answer:
+    """ "May a <kind of body> request?": the sources name no kinds of body, so say so about the one asked,
     then what they do say, and where to ask."""
     lead = turn.pick(
         f"เอกสารที่{turn.me}มีไม่ได้ระบุว่า{body}ขอรับงบประมาณภายใต้แผนงานบูรณาการรัฐบาลดิจิทัลได้หรือไม่{turn.end}",

@@ -69,7 +69,9 @@ def small_talk(kb: KnowledgeBase, turn: Turn, what: SmallTalk) -> Answer:
     return Answer(
         kind=AnswerKind.GREETING,
         text=text,
-        title=turn.pick("ยินดี" if what is SmallTalk.THANKS else "ได้เลย", "Welcome" if what is SmallTalk.THANKS else "Sure"),
+        title=turn.pick(
+            "ยินดี" if what is SmallTalk.THANKS else "ได้เลย", "Welcome" if what is SmallTalk.THANKS else "Sure"
+        ),
         confidence=1.0,
         language=turn.language,
         suggestions=examples(kb, turn),

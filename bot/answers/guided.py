@@ -3,9 +3,9 @@ combining the guideline it fits, what the sources ask of a project, and whether 
 
 from __future__ import annotations
 
+from bot.advisor import Advice
 from bot.answer import Answer, AnswerKind
 from bot.answers.context import Turn, as_of_line, source_refs, with_sources
-from bot.advisor import Advice
 from bot.answers.guidelines import guideline_match_answer
 from bot.answers.status import decide, status_answer
 from bot.conversation import ConversationState

@@ -99,7 +99,8 @@ def guideline_match_answer(kb: KnowledgeBase, turn: Turn, advice: Advice, *, ask
                 f"โครงการแบบนี้ไม่เข้าแนวทางใดของแผนงาน{e} เพราะเป็นงาน{what} ซึ่งไม่ใช่สิ่งที่แนวทางทั้ง 3 มุ่งสนับสนุน\n"
                 f"แนวทางที่มีคือ\n{listing}\n{_years_note(kb, turn, all_numbers, asked_year)}",
                 f"A project like this fits none of the plan's guidelines: it is {what}, which none of the three "
-                f"guidelines is about.\nThe guidelines are:\n{listing}\n{_years_note(kb, turn, all_numbers, asked_year)}",
+                f"guidelines is about.\nThe guidelines are:\n{listing}\n"
+                f"{_years_note(kb, turn, all_numbers, asked_year)}",
             )
             title, confidence = t("ไม่เข้าแนวทางใด", "Fits no guideline"), 0.55
             terms = [t(a.name, a.name_en) for a in advice.outside]

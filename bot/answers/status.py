@@ -119,8 +119,7 @@ def status_answer(kb: KnowledgeBase, turn: Turn, year: int, *, assumed: bool) ->
     if assumed:
         parts.append(
             turn.pick(
-                f"(ไม่ได้ระบุปี {turn.me}จึงตอบสำหรับปีงบประมาณถัดไป ส่วนปีงบประมาณปัจจุบัน พ.ศ. {current} เริ่มไปแล้ว "
-                "จึงไม่รับคำขอใหม่)",
+                f"(ไม่ได้ระบุปี {turn.me}จึงตอบสำหรับปีงบประมาณถัดไป ส่วนปีงบประมาณปัจจุบัน พ.ศ. {current} เริ่มไปแล้ว จึงไม่รับคำขอใหม่)",
                 f"(No year given, so this is for the next fiscal year; the current one, B.E. {current}, has already "
                 "begun and takes no new requests.)",
             )
