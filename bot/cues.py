@@ -53,6 +53,7 @@ class PhraseSet:
         alt = lambda xs: re.compile("|".join(re.escape(x) for x in sorted(set(xs), key=len, reverse=True)))  # noqa: E731
         self._thai_compact = alt(p.compact for p in thai) if thai else None
         self._thai_canonical = alt(p.canonical for p in thai if p.canonical) if any(p.canonical for p in thai) else None
+        self._latin_words = frozenset(p.text for p in latin if " " not in p.text)
         # One alternation finds out cheaply whether any Latin phrase can be there at all.
         self._any_latin = re.compile("|".join(re.escape(p.text) for p in latin)) if latin else None
 
@@ -74,14 +75,18 @@ class PhraseSet:
                     out.append(p.text)
         if self._any_latin is not None and self._any_latin.search(a.normalized):
             out += [p.text for p in self._latin if p.pattern is not None and p.pattern.search(a.normalized)]
+        if self._latin_words and self._latin_words & set(a.canonical):
+            # A Latin canonical word the question only has as a synonym ("smes" for ธุรกิจขนาดกลางและขนาดย่อม).
+            out += [p.text for p in self._latin if p.text in a.canonical and p.text not in out]
         return out
 
     def any(self, a: Analyzed) -> bool:
         if self._thai_possible(a):
             return True
         if self._any_latin is not None and self._any_latin.search(a.normalized):
-            return any(p.pattern is not None and p.pattern.search(a.normalized) for p in self._latin)
-        return False
+            if any(p.pattern is not None and p.pattern.search(a.normalized) for p in self._latin):
+                return True
+        return bool(self._latin_words and self._latin_words & set(a.canonical))
 
     def spans(self, a: Analyzed) -> list[tuple[int, int, str]]:
         """(start, end, phrase) of each occurrence in the normalized text, for cutting a message into parts."""

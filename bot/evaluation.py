@@ -16,6 +16,7 @@ from bot.conversation import ConversationState
 from bot.settings import REPO_ROOT, Settings
 
 DEFAULT_EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.yaml"
+PROJECTS_FILE = REPO_ROOT / "tests" / "eval" / "projects.yaml"  # the guideline advisor's labelled set
 DEFAULT_TODAY = date(2026, 11, 21)
 
 
@@ -186,6 +187,58 @@ def format_report(report: EvalReport, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class AdvisorReport:
+    """The guideline advisor on the held-out third of its labelled descriptions (never trained on)."""
+
+    results: list[tuple[str, tuple[int, ...], list[int]]]  # description, expected, predicted
+
+    @property
+    def correct(self) -> int:
+        return sum(_advice_correct(p, e) for _, e, p in self.results)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / len(self.results) if self.results else 0.0
+
+    def by_label(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, list[bool]] = defaultdict(list)
+        for _, e, p in self.results:
+            key = "none" if not e else "+".join(map(str, e)) if len(e) > 1 else str(e[0])
+            out[key].append(_advice_correct(p, e))
+        return {k: (sum(v), len(v)) for k, v in sorted(out.items())}
+
+
+def _advice_correct(predicted: list[int], expected: tuple[int, ...]) -> bool:
+    """Every guideline that fits named and no other; for one guideline, named first."""
+    if sorted(predicted) != sorted(expected):
+        return False
+    return len(expected) != 1 or predicted[0] == expected[0]
+
+
+def advisor_report(assistant: Assistant, path: Path = PROJECTS_FILE) -> AdvisorReport:
+    from bot.advisor import held_out
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    results = []
+    for p in data["projects"]:
+        if held_out(p["text"]):
+            advice = assistant.advisor.advise(assistant.analyzer.analyze(p["text"]))
+            results.append((p["text"], tuple(p["guidelines"]), [f.number for f in advice.fits]))
+    return AdvisorReport(results)
+
+
+def format_advisor(report: AdvisorReport, verbose: bool = False) -> str:
+    lines = [
+        f"guideline advisor, held-out third of {PROJECTS_FILE.name}: {report.correct}/{len(report.results)} = "
+        f"{report.accuracy:.1%}"
+    ]
+    lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_label().items()]
+    if verbose:
+        lines += [f"  miss: {d!r}: {p} != {list(e)}" for d, e, p in report.results if not _advice_correct(p, e)]
+    return "\n".join(lines)
+
+
 def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) -> int:
     from bot.terminal import load_assistant
 
@@ -194,4 +247,6 @@ def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) ->
         return 1
     report = evaluate(assistant, load_cases(path or DEFAULT_EVAL_FILE))
     print(format_report(report, verbose))
-    return 0 if report.out_of_scope_answered == 0 else 1
+    if PROJECTS_FILE.is_file():
+        print(format_advisor(advisor_report(assistant), verbose))
+    return 0 if report.out_of_scope_answered == 0 and report.confidently_wrong == 0 else 1

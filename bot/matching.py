@@ -30,6 +30,7 @@ from bot.analysis import Analyzed
 CANDIDATES = 40  # variants rescored with the word scores after the TF-IDF pass
 W_SET, W_F1, W_COS = 0.1, 0.45, 0.45  # tuned on the evaluation set, see docs/benchmarks.md
 SINGLE_WORD_CAP = 44.0  # just under the assistant's answer threshold
+KEY_WORD_MARGIN = 12.0  # a runner-up this close that has the question's most telling word goes first
 NEAR_NUMBER = 0.05  # "2,400 กว่าล้าน" asks to confirm 2,409.3962: amounts this close name the same figure
 _BITS = 21  # a code point fits in 21 bits: an n-gram of up to 3 of them is one int64 code
 _NONE = (1 << _BITS) - 1  # above every code point: the empty third place of a 2-gram
@@ -224,6 +225,12 @@ class QuestionIndex:
         lengths = self._lengths[top].tolist()
         row_words, row_weight, texts = self._row_words, self._row_weight, self._content_texts
         one_word = len(query.content) == 1
+        # The question's most telling word (the rarest that the variants know; not a number, which the numbers
+        # rule weighs): a close runner-up with it is what the question asks about, not a top match without it
+        # ("แผนพัฒนารัฐบาลดิจิทัลมี focus areas อะไร" asks for the focus areas, not for the plan).
+        words = [w for w in query_ids if not self._words[w].replace(".", "").replace(",", "").isdigit()]
+        key = max(words, key=lambda w: idf[w]) if len(words) > 1 else None
+        has_key: dict[str, bool] = {}
         best: dict[str, Match] = {}
         for i, start, end, c, length in zip(candidates, starts, ends, cosines, lengths, strict=True):
             entry_id = self.entry_ids[i]
@@ -247,4 +254,13 @@ class QuestionIndex:
             prev = best.get(entry_id)
             if prev is None or score > prev.score:
                 best[entry_id] = Match(entry_id, self.texts[i], score)
-        return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
+            has_key[entry_id] = has_key.get(entry_id, False) or (key is not None and key in row_words[start:end])
+        ranked = sorted(best.values(), key=lambda m: m.score, reverse=True)
+        if key is not None and len(ranked) > 1 and not has_key[ranked[0].entry_id]:
+            for j, m in enumerate(ranked[1:], 1):
+                if ranked[0].score - m.score > KEY_WORD_MARGIN:
+                    break
+                if has_key[m.entry_id]:  # first, with its own score: a close call stays a close call
+                    ranked = [m, *ranked[:j], *ranked[j + 1 :]]
+                    break
+        return ranked[:limit]
