@@ -238,7 +238,8 @@ class QuestionIndex:
                 continue
             # IDF-weighted F1 of shared words: token_set alone scores 100 whenever the variant's words are a
             # subset of the question's ("แผนงานบูรณาการรัฐบาลดิจิทัล" inside every question naming the plan).
-            shared = sum(idf[w] for w in row_words[start:end].tolist() if w in query_ids)
+            row = row_words[start:end].tolist()
+            shared = sum(idf[w] for w in row if w in query_ids)
             f1 = 0.0
             if shared:
                 precision, recall = shared / row_weight[i], shared / query_weight
@@ -254,7 +255,7 @@ class QuestionIndex:
             prev = best.get(entry_id)
             if prev is None or score > prev.score:
                 best[entry_id] = Match(entry_id, self.texts[i], score)
-            has_key[entry_id] = has_key.get(entry_id, False) or (key is not None and key in row_words[start:end])
+            has_key[entry_id] = has_key.get(entry_id, False) or key in row
         ranked = sorted(best.values(), key=lambda m: m.score, reverse=True)
         if key is not None and len(ranked) > 1 and not has_key[ranked[0].entry_id]:
             for j, m in enumerate(ranked[1:], 1):
