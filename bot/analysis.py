@@ -129,8 +129,12 @@ class TextAnalyzer:
             if not isinstance(text, str) or len(text) > CHUNKED_MAX_CHARS or not text.isprintable():
                 yield self.analyze(text)
                 continue
+            chunks = text.split()
+            if any(_joins_across(a, b) for a, b in zip(chunks, chunks[1:], strict=False)):
+                yield self.analyze(text)  # "ก ำ": normalizing joins these across the space
+                continue
             parts = []
-            for chunk in text.split():
+            for chunk in chunks:
                 n = norm.get(chunk)
                 if n is None:
                     n = norm[chunk] = normalize(chunk)
@@ -186,6 +190,20 @@ def contains_phrase(a: Analyzed, phrase: str, canonical_phrase: str) -> bool:
     if is_latin(phrase):
         return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", a.normalized) is not None
     return phrase.replace(" ", "") in a.compact or (bool(canonical_phrase) and canonical_phrase in a.canonical_compact)
+
+
+_THAI_STARTS = frozenset(chr(c) for c in range(0x0E01, 0x0E2F)) | set("เแโใไๆฯ")  # consonants, preposed vowels
+_PREPOSED = frozenset("เแโใไ")
+
+
+def _joins_across(before: str, after: str) -> bool:
+    """Could normalizing change text across the space between these word groups? When the second starts with
+    a Thai vowel or mark that belongs to a consonant (a dangling ำ), or the first ends with a vowel written
+    before its consonant."""
+    first = after[0]
+    return ("\u0e00" <= first <= "\u0e7f" and first not in _THAI_STARTS and not first.isdigit()) or (
+        before[-1] in _PREPOSED
+    )
 
 
 def _has_latin_letter(token: str) -> bool:
