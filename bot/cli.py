@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from bot.settings import Settings
+from pydantic import ValidationError
+
+from bot import __version__
+from bot.settings import Settings, settings_problems
 
 
 def _date(text: str) -> date:
@@ -22,6 +25,7 @@ def _date(text: str) -> date:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="budgetbot", description="Budget-guidance assistant (DGA integration plan)")
+    p.add_argument("--version", action="version", version=f"budgetbot {__version__}")
     p.add_argument(
         "--knowledge",
         type=Path,
@@ -39,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--today", type=_date, default=None)
 
     serve = sub.add_parser("serve", help="run the web service (webhooks, console, JSON API)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
 
     kb = sub.add_parser("kb", help="knowledge base tools")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
@@ -84,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve" and hasattr(signal, "SIGPIPE"):
         # `budgetbot eval | head` should end quietly, like any Unix filter, not with a BrokenPipeError.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:  # a bad environment variable: name it, do not dump a traceback
+        for problem in settings_problems(exc):
+            print(f"budgetbot: invalid setting: {problem}", file=sys.stderr)
+        return 2
     if args.command == "ask":
         from bot.terminal import run_ask
 
@@ -119,26 +128,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    problems = settings.startup_problems()
+    if problems:
+        for problem in problems:
+            print(f"budgetbot: cannot start: {problem}", file=sys.stderr)
+        return 2
+    from bot.knowledge.loader import KnowledgeLoadError, load_knowledge
+
+    try:  # a broken knowledge base: say which file and line, here, rather than as a start-up traceback
+        load_knowledge(settings.knowledge_dir)
+    except KnowledgeLoadError as exc:
+        print(f"budgetbot: cannot start: the knowledge base has errors:\n{exc}", file=sys.stderr)
+        return 2
     import uvicorn
 
+    from handlers.http_edge import raise_file_limit, uvicorn_options
+
+    raise_file_limit()  # every connection is a file descriptor; the default soft limit is often 1,024
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    console_url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+    edge = uvicorn_options(settings, workers=workers)
+    options = {"host": host, "port": port, "log_config": None, "access_log": False, **edge}
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler it found: with the
     # default one the process would die "killed by SIGTERM" after a clean shutdown. Exit 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     if workers > 1:
         # Several workers need an import string; settings come from the environment in each.
-        uvicorn.run(
-            "handlers.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.run("handlers.app:create_app", factory=True, workers=workers, **options)
     else:
         from handlers.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(settings, console_url=console_url), **options)
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol, TypeVar
 
-from bot.answer import Answer
+from bot.answer import Answer, AnswerKind
 from bot.assistant import Assistant
 from bot.clock import Clock, bangkok_today
 from bot.conversation import (
@@ -26,6 +25,9 @@ from bot.conversation import (
     InMemoryConversationStore,
     InMemoryEventLedger,
 )
+from bot.privacy import DEV_SALT, mask_personal_data, redact_user
+from bot.thai import MAX_TEXT_CHARS, is_mostly_english
+from bot.workers import ANSWERS, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,13 @@ T = TypeVar("T")
 # users do not wait either. Fast failures (connection refused) need no pause: they cost nothing.
 STORAGE_TIMEOUT = 3.0
 STORAGE_PAUSE_AFTER_TIMEOUT = 5.0
+# Answering runs in a worker thread, so a costly question never holds the event loop (other users' webhooks,
+# /healthz). Inputs are bounded (length, combining marks), so real questions take milliseconds; the budget is
+# the safety net: past it the user gets a polite "too complex" answer and the conversation is left as it was.
+ANSWER_TIME_BUDGET = 2.0
+
+TOO_COMPLEX_TEXT = "ขออภัยค่ะ คำถามนี้ยาวหรือซับซ้อนเกินกว่าที่ตอบได้ในครั้งเดียว กรุณาถามทีละเรื่องด้วยข้อความที่สั้นลงนะคะ"
+TOO_COMPLEX_TEXT_EN = "Sorry, that question is too long or complex to answer at once. Please ask one thing at a time."
 
 
 class StorageSkipped(Exception):
@@ -48,8 +57,17 @@ class LoggedQuestion:
     at: datetime
     channel: str
     user: str  # raw id: the log implementation hashes it before storing
-    question: str
+    question: str  # already masked (phone, ID and e-mail numbers replaced) and bounded
     answer: Answer
+
+
+def prepare_question(text: str) -> str:
+    """What the service keeps of a user's question: bounded in length, personal numbers masked.
+
+    Applied first, before the question reaches the assistant, the conversation state or any log."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    return mask_personal_data(text[:MAX_TEXT_CHARS])
 
 
 class QuestionLog(Protocol):
@@ -79,6 +97,9 @@ class AssistantService:
         clock: Clock = bangkok_today,
         storage_timeout: float = STORAGE_TIMEOUT,
         storage_pause: float = STORAGE_PAUSE_AFTER_TIMEOUT,
+        answer_budget: float = ANSWER_TIME_BUDGET,
+        answer_pool: WorkerPool = ANSWERS,
+        user_salt: str = DEV_SALT,
     ) -> None:
         self.provider = provider
         self.conversations = conversations or InMemoryConversationStore()
@@ -90,18 +111,58 @@ class AssistantService:
         self.storage_pause = storage_pause
         self._storage_paused_until = 0.0  # time.monotonic()
         self._conversation_locks = _KeyedLocks()
+        self.answer_budget = answer_budget
+        self.answer_pool = answer_pool
+        self.user_salt = user_salt
 
-    async def ask(self, question: str, *, channel: str, user: str) -> Answer:
-        """Answer one question in the conversation (channel, user); never raises on bad input."""
+    async def ask(self, question: str, *, channel: str, user: str, remember: bool = True) -> Answer:
+        """Answer one question in the conversation (channel, user); never raises on bad input.
+
+        `remember=False`: a one-off question (the JSON API without a session) that reads and writes no
+        conversation state, so it leaves nothing behind but its question-log row."""
+        question = prepare_question(question)
         key = f"{channel}:{user}"
         # One question of a conversation at a time: a quick "แล้วปี 67 ล่ะ" arriving in its own webhook must
         # see the state the previous question saved, not race it.
         async with self._conversation_locks.hold(key):
-            state = await self._load_state(key)
-            answer, new_state = self.provider.assistant.respond(question, state, self.clock())
-            await self._save_state(key, new_state)
+            state = await self._load_state(key) if remember else None
+            answer, new_state = await self._respond(question, state, key)
+            if remember and new_state is not None:
+                await self._save_state(key, new_state)
         await self._log(LoggedQuestion(datetime.now(timezone.utc), channel, user, question, answer))
         return answer
+
+    async def welcome(self) -> Answer:
+        """The greeting a new console page shows: no state, no question-log row (a page load is not a question)."""
+        answer, _ = await self.answer_pool.run(self.provider.assistant.respond, "สวัสดี", None, self.clock())
+        return answer
+
+    async def _respond(
+        self, question: str, state: ConversationState | None, key: str
+    ) -> tuple[Answer, ConversationState | None]:
+        """Run the assistant in the answer pool; the budget counts from when a worker starts the question
+        (time queued behind other questions is not the question's fault). None state: leave it unchanged."""
+        loop = asyncio.get_running_loop()
+        started = loop.create_future()
+        assistant, today = self.provider.assistant, self.clock()
+
+        def job() -> tuple[Answer, ConversationState]:
+            loop.call_soon_threadsafe(_set_once, started)
+            return assistant.respond(question, state, today)
+
+        done = asyncio.ensure_future(self.answer_pool.run(job))
+        await asyncio.wait({started, done}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self.answer_budget)
+        except TimeoutError:
+            # The worker thread cannot be stopped; it finishes on its own and its result is dropped.
+            log.warning(
+                "answer over its time budget",
+                extra={"conversation": self._redact(key), "budget_s": self.answer_budget, "chars": len(question)},
+            )
+            english = is_mostly_english(question)
+            text = TOO_COMPLEX_TEXT_EN if english else TOO_COMPLEX_TEXT
+            return Answer(kind=AnswerKind.FALLBACK, text=text, confidence=0.0, language="en" if english else "th"), None
 
     async def claim_event(self, channel: str, event_id: str) -> bool:
         """True when this event id has not been processed before (by any instance sharing the ledger).
@@ -141,14 +202,19 @@ class AssistantService:
         try:
             return await self._bounded(lambda: self.conversations.load(key))
         except Exception as exc:  # noqa: BLE001 - any storage failure degrades to a fresh conversation
-            log.warning("conversation load failed", exc_info=_trace(exc), extra={"conversation": _redact(key)})
+            log.warning("conversation load failed", exc_info=_trace(exc), extra={"conversation": self._redact(key)})
             return None
 
     async def _save_state(self, key: str, state: ConversationState) -> None:
         try:
             await self._bounded(lambda: self.conversations.save(key, state))
         except Exception as exc:  # noqa: BLE001
-            log.warning("conversation save failed", exc_info=_trace(exc), extra={"conversation": _redact(key)})
+            log.warning("conversation save failed", exc_info=_trace(exc), extra={"conversation": self._redact(key)})
+
+    def _redact(self, key: str) -> str:
+        """A conversation key fit for logs: the channel, and a keyed pseudonym instead of the user id (PDPA)."""
+        channel, _, user = key.partition(":")
+        return f"{channel}:{redact_user(user, self.user_salt)}"
 
     async def _log(self, item: LoggedQuestion) -> None:
         try:
@@ -178,10 +244,9 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-def _redact(key: str) -> str:
-    """A conversation key fit for logs: the channel, and a short hash instead of the user id (PDPA)."""
-    channel, _, user = key.partition(":")
-    return f"{channel}:{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _trace(exc: BaseException) -> bool:

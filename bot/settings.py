@@ -6,8 +6,10 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.privacy import DEV_SALT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
@@ -42,8 +44,10 @@ class Settings(BaseSettings):
     today: date | None = Field(default=None, validation_alias=_env("BUDGETBOT_TODAY"))
     database_url: str | None = Field(default=None, validation_alias=_env("BUDGETBOT_DATABASE_URL"))
     admin_token: str | None = Field(default=None, validation_alias=_env("BUDGETBOT_ADMIN_TOKEN"))
-    # Salt for hashing user ids in the question log (PDPA): set it in production, keep it secret.
-    user_hash_salt: str = Field(default="budgetbot-dev-salt", validation_alias=_env("BUDGETBOT_USER_HASH_SALT"))
+    # Key for the hashes that stand for user ids in storage and logs (PDPA): required once a chat channel is on.
+    user_hash_salt: str = Field(default=DEV_SALT, min_length=1, validation_alias=_env("BUDGETBOT_USER_HASH_SALT"))
+    # `budgetbot review` and /admin/review read at most this many distinct wordings, the most recently asked.
+    review_max_rows: int = Field(default=20_000, ge=1, validation_alias=_env("BUDGETBOT_REVIEW_MAX_ROWS"))
     log_retention_days: int = Field(default=180, ge=1, validation_alias=_env("BUDGETBOT_LOG_RETENTION_DAYS"))
     conversation_ttl_minutes: int = Field(default=30, ge=1, validation_alias=_env("BUDGETBOT_CONVERSATION_TTL_MINUTES"))
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))
@@ -54,6 +58,19 @@ class Settings(BaseSettings):
         default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")
     )
 
+    # The HTTP edge. /docs, /redoc and /openapi.json list every route, admin ones included: off by default.
+    api_docs: bool = Field(default=False, validation_alias=_env("BUDGETBOT_API_DOCS"))
+    # Addresses (or CIDR ranges), comma-separated, whose X-Forwarded-For is believed: the reverse proxy.
+    trusted_proxies: str = Field(default="127.0.0.1", validation_alias=_env("BUDGETBOT_TRUSTED_PROXIES"))
+    # POST /api/ask requests a minute, per client address and per console session (429 past them).
+    ask_rate_per_client: int = Field(default=60, ge=1, validation_alias=_env("BUDGETBOT_ASK_RATE_PER_CLIENT"))
+    ask_rate_per_session: int = Field(default=20, ge=1, validation_alias=_env("BUDGETBOT_ASK_RATE_PER_SESSION"))
+    # Limits the server itself enforces on every connection (see handlers/http_edge.py).
+    max_header_bytes: int = Field(default=16_384, ge=1024, validation_alias=_env("BUDGETBOT_MAX_HEADER_BYTES"))
+    request_timeout: float = Field(default=10.0, gt=0, validation_alias=_env("BUDGETBOT_REQUEST_TIMEOUT"))
+    keepalive_timeout: float = Field(default=5.0, gt=0, validation_alias=_env("BUDGETBOT_KEEPALIVE_TIMEOUT"))
+    max_connections: int = Field(default=1000, ge=10, validation_alias=_env("BUDGETBOT_MAX_CONNECTIONS"))
+
     @property
     def line_enabled(self) -> bool:
         return bool(self.line_channel_secret and self.line_channel_access_token)
@@ -63,7 +80,40 @@ class Settings(BaseSettings):
         return bool(self.telegram_bot_token)
 
     @property
+    def default_salt(self) -> bool:
+        """True when BUDGETBOT_USER_HASH_SALT is unset (or set to the published development value)."""
+        return self.user_hash_salt == DEV_SALT
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    def startup_problems(self) -> list[str]:
+        """Settings the server must refuse to start with, each said in words with what to set."""
+        problems: list[str] = []
+        if (self.line_enabled or self.telegram_enabled) and self.default_salt:
+            problems.append(
+                "BUDGETBOT_USER_HASH_SALT is not set. With a chat channel on, user ids are stored and logged only "
+                "as keyed hashes (Thailand's PDPA), and the key must be secret: set BUDGETBOT_USER_HASH_SALT to a "
+                "long random value, e.g. the output of `python3 -c 'import secrets; print(secrets.token_hex(32))'`, "
+                "and keep it the same across restarts and instances."
+            )
+        return problems
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'budgetbot.sqlite3').as_posix()}"
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """Each invalid setting in words, named by its environment variable (for a one-line refusal, no traceback)."""
+    out: list[str] = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        info = Settings.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        name = alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
+        out.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+    return out

@@ -36,9 +36,35 @@ _RE_THAI_DOTS = re.compile(f"(?<=[{_THAI}])\\.+")
 # chunk's start. Real words with such runs either continue after the run (คะแนนนิยม, แบบบาง, งงงวย) or are
 # the run itself (สสส, ททท), so both are left alone.
 _RE_EMPHASIS = re.compile(f"(?<=[{_THAI}])([{_THAI}])\\1{{2,}}(?![{_THAI}])")
+# Longest text normalized: past this nothing is a question any more, and a bound keeps every step's cost
+# bounded (a LINE message may hold 5,000 characters).
+MAX_TEXT_CHARS = 2000
+# Thai stacks at most a vowel and a tone mark on a letter (plus the rare ์ or ํ): longer runs of combining marks
+# are noise or an attack, and pythainlp's normalize is quadratic in them (5,000 tone marks took 0.17 s).
+_MAX_COMBINING_RUN = 3
 # Applying the pipeline once can expose new work (e.g. stripping U+200D joins two tone marks), so normalize
 # repeats it until nothing changes; real text settles in 1-2 rounds.
 _MAX_ROUNDS = 6
+
+
+def _bound(text: str) -> str:
+    """Cap the length and collapse runs of combining marks, in one linear pass, before any other step."""
+    text = text[: MAX_TEXT_CHARS * 2]  # a rough cut first, so even the pass below is bounded
+    out: list[str] = []
+    run = 0
+    previous = ""
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) == "Mn":
+            if ch == previous or run >= _MAX_COMBINING_RUN:
+                continue  # a repeated mark (่่่) or one too many in the stack
+            run += 1
+        else:
+            run = 0
+        previous = ch
+        out.append(ch)
+        if len(out) >= MAX_TEXT_CHARS:
+            break
+    return "".join(out)
 
 
 def _clean_chars(text: str) -> str:
@@ -71,6 +97,7 @@ def normalize(text: str) -> str:
     """Canonical form of user or knowledge-base text; idempotent and never raises on a str."""
     if not isinstance(text, str):  # defensive: handlers may hand over None from an empty message
         text = "" if text is None else str(text)
+    text = _bound(text)
     for _ in range(_MAX_ROUNDS):
         out = _normalize_once(text)
         if out == text:

@@ -9,8 +9,10 @@ it holds no data, asks for the token (kept in sessionStorage) and calls the JSON
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
@@ -22,8 +24,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from bot.knowledge.watch import reload_in_thread
-from bot.review import review_groups
-from bot.stats import question_stats
+from bot.review import ReviewGroup, SingleFlight, review_groups
+from bot.stats import QuestionStats, question_stats
+from bot.storage import Database
 from bot.workers import ADMIN
 from handlers.channel import AppContext
 
@@ -122,6 +125,30 @@ def admin_router(ctx: AppContext) -> APIRouter:
         prefix=PREFIX, tags=["admin"], dependencies=[Depends(require_admin)], route_class=_LoggedValidationRoute
     )
 
+    # One review and one statistics report computed at a time (whatever the number of admins or their clicks),
+    # on the admin threads: callers with the same parameters share the result of the one being computed.
+    reviews: SingleFlight[tuple[int, int], list[ReviewGroup]] = SingleFlight()
+    reports: SingleFlight[tuple[int, int], QuestionStats] = SingleFlight()
+
+    async def compute_review(db: Database, days: int, limit: int) -> list[ReviewGroup]:
+        await ctx.flush_question_log()  # include what was asked in the last second
+        started = time.monotonic()
+        groups = await ADMIN.run(review_groups, db, days, limit, max_rows=ctx.settings.review_max_rows)
+        log.info(
+            "admin review computed",
+            extra={
+                "days": days,
+                "limit": limit,
+                "groups": len(groups),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return groups
+
+    async def compute_stats(db: Database, days: int, top: int) -> QuestionStats:
+        await ctx.flush_question_log()
+        return await ADMIN.run(question_stats, db, days, top=top)
+
     @api.get("/review", summary="Questions that got a fallback or a low-confidence answer, grouped")
     async def review(
         days: int = Query(7, ge=1, le=MAX_DAYS), limit: int = Query(50, ge=1, le=MAX_LIMIT)
@@ -129,8 +156,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
-            await ctx.flush_question_log()  # include what was asked in the last second
-            groups = await ADMIN.run(review_groups, ctx.db, days, limit)
+            groups = await reviews.run((days, limit), functools.partial(compute_review, ctx.db, days, limit))
         except Exception:  # noqa: BLE001 - database down: say so, do not 500
             log.warning("admin review: cannot read the question log", exc_info=True)
             return _unavailable("the question log")
@@ -141,8 +167,7 @@ def admin_router(ctx: AppContext) -> APIRouter:
         if ctx.db is None:
             return _unavailable("the question log")
         try:
-            await ctx.flush_question_log()
-            result = await ADMIN.run(question_stats, ctx.db, days, top=top)
+            result = await reports.run((days, top), functools.partial(compute_stats, ctx.db, days, top))
         except Exception:  # noqa: BLE001
             log.warning("admin stats: cannot read the question log", exc_info=True)
             return _unavailable("the question log")

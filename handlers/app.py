@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from bot import __version__
 from bot.clock import clock_for
+from bot.knowledge.loader import KnowledgeLoadError
 from bot.knowledge.runtime import KnowledgeRuntime
 from bot.knowledge.watch import watch_knowledge
 from bot.service import AssistantService
@@ -23,10 +29,11 @@ from bot.storage import (
     open_database,
     purge_periodically,
 )
+from bot.workers import ADMIN, STORAGE
 from handlers.admin import admin_router
 from handlers.channel import AppContext, Channel, DisabledChannel
 from handlers.console import console_router
-from handlers.limits import BodySizeLimit
+from handlers.limits import BodySizeLimit, SecurityHeaders
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.ops import ops_router
@@ -34,21 +41,37 @@ from handlers.ops import ops_router
 log = logging.getLogger("budgetbot")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ConfigurationError(RuntimeError):
+    """Settings the server refuses to start with; the message says what to set."""
+
+
+def create_app(settings: Settings | None = None, *, console_url: str | None = None) -> FastAPI:
+    """The app. `console_url` is where `budgetbot serve` listens, named in the start-up log for a person."""
     settings = settings or Settings()
+    problems = settings.startup_problems()
+    if problems:
+        raise ConfigurationError("; ".join(problems))
     ctx = AppContext(settings=settings, metrics=Metrics())
     channels = _channels(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, secrets=_secrets(settings))
+        _tune_process()
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
-        ctx.runtime = await asyncio.to_thread(KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle)
-        await asyncio.to_thread(ctx.runtime.assistant.warm)
-        ctx.db = db = await asyncio.to_thread(open_database, settings, migrate=False)
+        try:
+            ctx.runtime = await ADMIN.run(KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle)
+        except KnowledgeLoadError as exc:  # no last good version yet: nothing to answer from
+            log.error(
+                f"cannot start: the knowledge base has errors:\n{exc}",
+                extra={"problems": [str(p) for p in exc.problems]},
+            )
+            raise
+        await ADMIN.run(ctx.runtime.assistant.warm)
+        ctx.db = db = await STORAGE.run(open_database, settings, migrate=False)
         background: list[asyncio.Task[None]] = []
         try:
-            await asyncio.to_thread(db.migrate)
+            await STORAGE.run(db.migrate)
         except Exception:  # noqa: BLE001 - a database that is down must not keep the assistant from answering
             log.warning("database unavailable at start-up", exc_info=True, extra={"database": db.safe_url})
             background.append(asyncio.create_task(_migrate_until_done(db)))
@@ -61,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ledger=SqlEventLedger(db),
             question_log=ctx.question_log,
             clock=clock_for(settings.today),
+            user_salt=settings.user_hash_salt,
         )
         if settings.watch_knowledge:  # edits to knowledge/*.yaml take effect without a restart
             background.append(asyncio.create_task(watch_knowledge(ctx.runtime, settings.knowledge_dir)))
@@ -76,6 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "database": db.safe_url,
             },
         )
+        if settings.default_salt:
+            log.warning(
+                "BUDGETBOT_USER_HASH_SALT is not set: user ids are hashed with the public development key. "
+                "Set it before turning a chat channel on (the server refuses to start with a channel and no salt)."
+            )
+        if console_url:
+            log.info(f"budgetbot is ready: open the web console at {console_url}", extra={"url": console_url})
         try:
             yield
         finally:
@@ -92,17 +123,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await ctx.flush_question_log()
             except Exception:  # noqa: BLE001 - the database may be down; nothing more to do
                 log.warning("question log rows lost at shutdown", exc_info=True)
-            await asyncio.to_thread(db.dispose)
+            await STORAGE.run(db.dispose)
 
-    app = FastAPI(title="budgetbot", version="0.1.0", lifespan=lifespan)
+    docs = settings.api_docs  # the schema lists every route, admin ones included: private unless asked for
+    app = FastAPI(
+        title="budgetbot",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.ctx = ctx
+    # Outermost last: X-Forwarded-For is read first (from trusted proxies only), the headers go on everything.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    app.add_middleware(SecurityHeaders)
     app.include_router(ops_router(ctx))
     app.include_router(console_router(ctx))
     app.include_router(admin_router(ctx))
     for channel in channels:
         app.include_router(channel.router())
     return app
+
+
+def _tune_process() -> None:
+    """Process-wide settings for serving (here, so every worker process gets them)."""
+    # Answers are computed in worker threads; the event loop (every other request) gets the GIL back after at
+    # most 1 ms instead of Python's default 5 ms, so a burst of long questions cannot hold up a webhook's
+    # acknowledgement or /healthz by more than a few milliseconds.
+    sys.setswitchinterval(0.001)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a stuck server is stuck.
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def _channels(ctx: AppContext) -> list[Channel]:
@@ -131,7 +184,7 @@ async def _migrate_until_done(db: Database, retry_seconds: float = 5.0) -> None:
     (answers go out meanwhile, without memory or log) instead of refusing to start."""
     while True:
         try:
-            await asyncio.to_thread(db.migrate)
+            await STORAGE.run(db.migrate)
             return
         except Exception:  # noqa: BLE001
             log.warning("database not ready; migration will be retried", exc_info=True, extra={"database": db.safe_url})

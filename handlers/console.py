@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException  # what FastAPI raises for an unr
 
 from bot.answer import Answer
 from handlers.channel import AppContext
+from handlers.rate_limits import AskRateLimits, WelcomeCache
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ class Problem(BaseModel):
 _ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The body could not be read (not UTF-8 JSON)"},
     413: {"model": Problem, "description": "The body is larger than BUDGETBOT_MAX_BODY_BYTES"},
+    429: {
+        "model": Problem,
+        "description": "Too many questions from this client or session; retry after `Retry-After` seconds",
+    },
     503: {"model": Problem, "description": "The service is still starting; try again shortly"},
 }
 
@@ -125,6 +130,8 @@ def _describe(error: dict[str, Any]) -> str:
 def console_router(ctx: AppContext) -> APIRouter:
     router = APIRouter(route_class=_ClearValidationRoute)
     pages = {route: (STATIC_DIR / name, media) for route, (name, media) in _STATIC_FILES.items()}
+    limits = AskRateLimits(ctx.settings.ask_rate_per_client, ctx.settings.ask_rate_per_session)
+    welcomes = WelcomeCache()
 
     @router.post(
         "/api/ask",
@@ -133,14 +140,39 @@ def console_router(ctx: AppContext) -> APIRouter:
         responses=_ASK_RESPONSES,
         summary="Ask a question; the answer comes back as JSON",
     )
-    async def ask(body: AskRequest) -> JSONResponse:
+    async def ask(body: AskRequest, request: Request) -> JSONResponse:
         if ctx.service is None:  # a request that beat start-up: say so rather than a 500
             return JSONResponse({"message": "starting, try again shortly"}, status_code=503)
+        client = request.client.host if request.client else "unknown"  # X-Forwarded-For from trusted proxies
+        refused = limits.check(client, body.session or None)
+        if refused is not None:
+            ctx.metrics.rate_limited.labels(route="/api/ask", limit=refused.scope).inc()
+            log.info("api/ask rate limited", extra={"channel": CHANNEL, "limit": refused.scope})
+            return JSONResponse(
+                {"message": f"too many questions from this {refused.scope}; retry in {refused.retry_after} s"},
+                status_code=429,
+                headers={"Retry-After": str(refused.retry_after)},
+            )
+        # Without a session the question is one-off: it gets an answer and a session id to continue with, but
+        # leaves no conversation row behind (a script calling the API in a loop must not fill the database).
+        remember = bool(body.session)
         session = body.session or secrets.token_urlsafe(16)
         started = time.perf_counter()
-        answer = await ctx.require_service().ask(body.question, channel=CHANNEL, user=session)
+        answer = await ctx.require_service().ask(body.question, channel=CHANNEL, user=session, remember=remember)
         ctx.metrics.observe_answer(answer, time.perf_counter() - started)
         return JSONResponse({**answer.model_dump(mode="json"), "session": session})
+
+    @router.get("/api/welcome", tags=["api"], response_model=Answer, summary="The greeting a new console shows")
+    async def welcome() -> JSONResponse:
+        # A page load is not a question: no question-log row, no conversation, and one computation a day.
+        if ctx.service is None or ctx.runtime is None:
+            return JSONResponse({"message": "starting, try again shortly"}, status_code=503)
+        service = ctx.require_service()
+        key = (ctx.runtime.version, service.clock())
+        answer = welcomes.get(key)
+        if answer is None:
+            answer = welcomes.put(key, await service.welcome())
+        return JSONResponse(answer.model_dump(mode="json"))
 
     def static_route(path: str) -> None:
         file, media = pages[path]

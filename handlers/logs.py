@@ -53,5 +53,7 @@ def configure_logging(level: str = "INFO", secrets: list[str] | None = None) -> 
         logging.getLogger(name).propagate = True
     # One line per request is noise next to our own per-webhook lines, and costs throughput.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # alembic announces each of its plugins at start-up: noise in front of the lines a person reads.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs full request URLs, and Telegram's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -26,6 +26,12 @@ class Metrics:
             ["channel", "reason"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "budgetbot_rate_limited_total",
+            "Requests refused with 429, by route and by which limit (client or session)",
+            ["route", "limit"],
+            registry=self.registry,
+        )
         self.answer_latency = Histogram(
             "budgetbot_answer_seconds",
             "Time to compute an answer",

@@ -6,7 +6,6 @@ knowledge; questions go in through the public API (`POST /api/ask`) like a user'
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from bot.stats import question_stats
 from bot.storage import Database, SqlQuestionLog
 from handlers.app import create_app
 from tests.support.core import copy_knowledge
+from tests.support.env import clean_bot_env
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -63,9 +63,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
 def clean_env() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as mp:
         # No credentials or admin token from the developer's shell or a .env file.
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
-                mp.delenv(name)
+        clean_bot_env(mp)
         yield mp
 
 
@@ -201,6 +199,23 @@ def test_review_lists_grouped_out_of_scope_questions(client: TestClient) -> None
 
     limited = client.get("/admin/review?limit=1", headers=AUTH).json()["groups"]
     assert len(limited) == 1 and limited[0]["count"] == groups[0]["count"]
+
+
+def test_review_reads_at_most_the_configured_number_of_wordings(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean_env.chdir(tmp_path)
+    assert Settings(_env_file=None).review_max_rows == 20_000  # type: ignore[call-arg]  # the default
+    monkeypatch.setenv("BUDGETBOT_REVIEW_MAX_ROWS", "2")
+    settings = make_settings(tmp_path)
+    assert settings.review_max_rows == 2  # from the environment variable
+    with TestClient(create_app(settings)) as small:
+        for question in [*WEATHER, FOOD, "ราคาน้ำมันวันนี้เท่าไร"]:  # out of scope: all fallbacks
+            assert needs_review(ask(small, question, "max-rows"))
+        groups = small.get("/admin/review", headers=AUTH).json()["groups"]
+    # The two most recently asked wordings only; the weather, asked first (and most), is not read at all.
+    assert sorted(g["representative"] for g in groups) == sorted([FOOD, "ราคาน้ำมันวันนี้เท่าไร"])
+    assert all(WEATHER[0] not in g["variants"] for g in groups)
 
 
 def test_stats_count_questions_per_day_and_the_fallback_rate(client: TestClient) -> None:

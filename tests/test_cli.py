@@ -56,3 +56,34 @@ def test_ask_json_prints_the_parts_of_a_message_with_several_questions() -> None
     assert answer["kind"] == "fiscal_year_status" and answer["fiscal_year"] == 2565
     single = json.loads(budgetbot("ask", "--json", "--today", "2026-11-21", "ปีงบ 66 ยังยื่นได้ไหม").stdout)
     assert single["parts"] == []
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    result = budgetbot("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"budgetbot {version('budgetbot')}"
+
+
+def test_scripts_run_explains_its_options_without_installing_anything() -> None:
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "run"
+    shown = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0
+    assert "--port PORT" in shown.stdout and "--host HOST" in shown.stdout
+    wrong = subprocess.run(["bash", str(script), "--port", "eighty"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2 and "--port must be a number" in wrong.stderr
+
+
+def test_an_invalid_setting_is_named_in_one_line_not_a_traceback() -> None:
+    import os
+
+    env = {**os.environ, "BUDGETBOT_USER_HASH_SALT": "", "BUDGETBOT_ASK_RATE_PER_CLIENT": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 2  # the systemd unit does not restart a refused start
+    assert "Traceback" not in result.stderr
+    assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "BUDGETBOT_ASK_RATE_PER_CLIENT" in result.stderr

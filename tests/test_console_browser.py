@@ -91,13 +91,15 @@ def test_chat_in_thai_with_sources_and_suggestions(page: Page, tmp_path: Path) -
     wait_for_answers(page, 1)
     welcome = page.get_by_test_id("answer").first
     expect(welcome).to_contain_text(THAI)
-    session = page.evaluate("() => sessionStorage.getItem('budgetbot.session')")
-    assert session and re.fullmatch(r"[A-Za-z0-9_-]{1,128}", session)
+    # A page load is not a question: no conversation is started until the user asks.
+    assert page.evaluate("() => sessionStorage.getItem('budgetbot.session')") is None
 
     page.get_by_test_id("question-input").fill(QUESTION)
     page.get_by_test_id("send").click()
     expect(page.get_by_test_id("question").last).to_have_text(QUESTION)
     wait_for_answers(page, 2)
+    session = page.evaluate("() => sessionStorage.getItem('budgetbot.session')")
+    assert session and re.fullmatch(r"[A-Za-z0-9_-]{1,128}", session)
     answer = page.get_by_test_id("answer").nth(1)
     expect(answer.locator(".text")).to_contain_text(THAI)
     sources = answer.get_by_test_id("sources")

@@ -9,7 +9,6 @@ database outage is a TCP proxy in front of the test PostgreSQL that the test cut
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import uuid
@@ -32,6 +31,7 @@ from handlers.line import ReplyPolicy
 from handlers.telegram import SECRET_HEADER
 from tests.fakes.fake_line import FakeLine, RecordedRequest, signed_webhook, text_event, user_source
 from tests.fakes.fake_telegram import FakeTelegram, text_update
+from tests.support.env import clean_bot_env
 from tests.support.faults import (
     HANG,
     INVALID_TOKEN,
@@ -78,10 +78,7 @@ def fake() -> Iterator[FaultyLine]:
 def client(fake: FaultyLine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp("faults")
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            # Not BUDGETBOT_TEST_*: the PostgreSQL fixtures of later tests read it.
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
-                mp.delenv(name)
+        clean_bot_env(mp)
         mp.chdir(tmp)
         mp.setattr(line_module, "REPLY_POLICY", POLICY)  # read when create_app builds the channel
         settings = Settings(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import secrets
 import shutil
@@ -54,6 +53,7 @@ from tests.fakes.fake_line import (
     user_source,
 )
 from tests.fakes.fake_telegram import FakeTelegram, callback_update, photo_update, text_update
+from tests.support.env import clean_bot_env
 from tests.support.faults import json_logs, line_idle, parse_json_lines, reply_token_of
 from tests.support.server import base_env, running_server
 
@@ -203,10 +203,7 @@ def tg_fake() -> Iterator[FakeTelegram]:
 
 
 def _clean_env(mp: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        # Not BUDGETBOT_TEST_*: the PostgreSQL fixtures of other tests read it.
-        if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")) and not name.startswith("BUDGETBOT_TEST_"):
-            mp.delenv(name)
+    clean_bot_env(mp)
 
 
 @pytest.fixture(scope="module")

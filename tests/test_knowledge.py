@@ -161,3 +161,45 @@ def test_an_editor_extends_the_vocabulary_in_language_yaml(tmp_path: Path) -> No
     after, _ = Assistant.build(load_knowledge(kdir)).respond(question, None, TODAY)
     # A guess from similar letters before; the fact, with confidence, once the editor has named the synonym.
     assert before.confidence < 0.6 and after.entry_id == "subcommittee-1-3" and after.confidence >= 0.9
+
+
+IMPOSSIBLE_WINDOW = """  - year: 2565
+    window:
+      opens: 2026-13-40
+      closes: 2021-02-30
+      sources: [dga-briefing-fy2566]
+"""
+
+
+def _with_impossible_dates(tmp_path: Path) -> tuple[Path, int]:
+    kdir = copy_knowledge(tmp_path)
+    path = kdir / "fiscal_years.yaml"
+    _edit(path, "  - year: 2565\n", IMPOSSIBLE_WINDOW)
+    return kdir, _line_of(path, "opens: 2026-13-40")
+
+
+def test_impossible_dates_are_each_reported_with_file_line_and_reason(tmp_path: Path) -> None:
+    kdir, line = _with_impossible_dates(tmp_path)
+    result = kb_check(kdir)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out
+    assert f"fiscal_years.yaml:{line}:" in out and "'2026-13-40' is not a real date" in out, out
+    assert f"fiscal_years.yaml:{line + 1}:" in out and "'2021-02-30' is not a real date" in out, out
+    with pytest.raises(KnowledgeLoadError) as raised:
+        load_knowledge(kdir)
+    assert [p.line for p in raised.value.problems] == [line, line + 1]
+
+
+def test_the_server_will_not_start_on_a_broken_knowledge_base_and_says_where(tmp_path: Path) -> None:
+    kdir, line = _with_impossible_dates(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--knowledge", str(kdir), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "cannot start" in result.stderr and f"fiscal_years.yaml:{line}:" in result.stderr, result.stderr

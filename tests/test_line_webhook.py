@@ -47,6 +47,7 @@ from tests.fakes.fake_line import (
     unknown_event,
     user_source,
 )
+from tests.support.env import clean_bot_env
 from tests.support.faults import line_idle, metric_value
 from tests.support.server import base_env, line_env, running_server
 
@@ -91,9 +92,7 @@ def fake() -> Iterator[FakeLine]:
 @pytest.fixture(scope="module")
 def client(fake: FakeLine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
-                mp.delenv(name)
+        clean_bot_env(mp)
         mp.setattr(line_module, "REPLY_POLICY", FAST)
         app = create_app(_settings(tmp_path_factory.mktemp("line"), fake))
         with TestClient(app) as test_client:  # runs the lifespan: knowledge, service, LINE client

@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from tests.fakes.fake_telegram import (
     photo_update,
     text_update,
 )
+from tests.support.env import clean_bot_env
 from tests.support.server import base_env, running_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,9 +87,7 @@ def clean_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """No channel credentials from the developer's shell or a .env file."""
     tmp = tmp_path_factory.mktemp("telegram")
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("LINE_", "TELEGRAM_", "BUDGETBOT_")):
-                mp.delenv(name)
+        clean_bot_env(mp)
         mp.chdir(tmp)
         yield tmp
 

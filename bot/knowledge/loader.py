@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -63,7 +64,27 @@ class KnowledgeBase:
 
 
 # libyaml's loader when the wheel has it (several times faster; same nodes and line marks).
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class _NotADate:
+    """What an impossible date (2026-13-40) loads as: the schema then reports it, with its line, among
+    every other problem, instead of the YAML library stopping the whole file with a bare ValueError."""
+
+    text: str
+    reason: str
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> object:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            return _NotADate(str(node.value), str(exc))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _node_at(node: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
@@ -100,6 +121,8 @@ def _parse_file(path: Path, label: str) -> tuple[KnowledgeFile | None, yaml.Node
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         return None, None, [KnowledgeProblem(label, line, f"YAML error: {reason}")]
+    except Exception as exc:  # noqa: BLE001 - whatever the YAML library raises is a problem report, not a crash
+        return None, None, [KnowledgeProblem(label, None, f"cannot read the YAML: {type(exc).__name__}: {exc}")]
     finally:
         loader.dispose()
     if data is None:
@@ -113,8 +136,18 @@ def _parse_file(path: Path, label: str) -> tuple[KnowledgeFile | None, yaml.Node
         for err in exc.errors():
             loc = tuple(err["loc"])
             path_text = ".".join(str(p) for p in loc)
-            problems.append(KnowledgeProblem(label, _line(_node_at(root, loc)), f"{path_text}: {err['msg']}"))
+            problems.append(KnowledgeProblem(label, _line(_node_at(root, loc)), f"{path_text}: {_plain(err)}"))
         return None, root, problems
+
+
+def _plain(err: Any) -> str:
+    """A schema error in words an editor understands."""
+    value = err.get("input")
+    if isinstance(value, _NotADate):
+        return f"{value.text!r} is not a real date ({value.reason}); write dates as YYYY-MM-DD"
+    if err.get("type", "").startswith("date") and isinstance(value, str):
+        return f"{value!r} is not a date; write dates as YYYY-MM-DD, e.g. 2026-10-01"
+    return str(err["msg"])
 
 
 def knowledge_files(directory: Path) -> list[Path]:

@@ -28,6 +28,19 @@
     }
   }
 
+  // The tab's conversation id, made here so the very first question is remembered too (the API keeps
+  // no conversation for a request without one). getRandomValues works on plain http, randomUUID does not.
+  function ensureSession() {
+    let id = loadSession();
+    if (!id) {
+      const bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      id = Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+      saveSession(id);
+    }
+    return id;
+  }
+
   function saveSession(id) {
     memorySession = id;
     try {
@@ -185,6 +198,7 @@
     if (status === 422 || status === 400) {
       return "ขออภัย ไม่สามารถรับคำถามนี้ได้ กรุณาพิมพ์คำถามให้สั้นลง (ไม่เกิน 2,000 ตัวอักษร) แล้วลองใหม่อีกครั้ง";
     }
+    if (status === 429) return "ขออภัย มีคำถามเข้ามาถี่เกินไป กรุณารอสักครู่แล้วลองใหม่อีกครั้ง";
     if (status === 503) return "ขออภัย ระบบกำลังเริ่มทำงาน กรุณาลองใหม่ในอีกสักครู่";
     if (status === 0) return "ขออภัย ไม่สามารถเชื่อมต่อกับระบบได้ กรุณาตรวจสอบการเชื่อมต่อแล้วลองใหม่อีกครั้ง";
     return "ขออภัย ระบบขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้ง";
@@ -192,9 +206,7 @@
 
   // Returns the answer, or throws {status}. status 0 means the network failed.
   async function callApi(question) {
-    const body = { question: question };
-    const session = loadSession();
-    if (session) body.session = session;
+    const body = { question: question, session: ensureSession() };
     let response;
     try {
       response = await fetch("/api/ask", {
@@ -211,11 +223,21 @@
     return answer;
   }
 
-  async function ask(question, options) {
-    const quiet = options && options.quiet; // the welcome: no user bubble for it
+  // The greeting and its example questions, from the knowledge base; a page load is not logged as a question.
+  async function welcome() {
+    try {
+      const response = await fetch("/api/welcome", { headers: { Accept: "application/json" } });
+      if (!response.ok) throw { status: response.status };
+      addAnswer(await response.json());
+    } catch (e) {
+      addNotice("สวัสดี ถามเรื่องแผนงานบูรณาการรัฐบาลดิจิทัลได้เลย เช่น", FALLBACK_EXAMPLES, false);
+    }
+  }
+
+  async function ask(question) {
     const text = (question || "").trim();
     if (busy || !text) return;
-    if (!quiet) addUser(text);
+    addUser(text);
     setBusy(true);
     const typing = showTyping();
     try {
@@ -225,11 +247,7 @@
     } catch (err) {
       typing.remove();
       const status = err && typeof err.status === "number" ? err.status : -1;
-      if (quiet) {
-        addNotice("สวัสดี ถามเรื่องแผนงานบูรณาการรัฐบาลดิจิทัลได้เลย เช่น", FALLBACK_EXAMPLES, false);
-      } else {
-        addNotice(politeError(status), null, true);
-      }
+      addNotice(politeError(status), null, true);
     } finally {
       setBusy(false);
     }
@@ -244,7 +262,6 @@
     input.focus();
   });
 
-  // Greet through the API so the example questions come from the knowledge base.
-  ask("สวัสดี", { quiet: true });
+  welcome();
   input.focus();
 })();

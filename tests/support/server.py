@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.env import TEST_SALT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,6 +44,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         {
             "BUDGETBOT_DATA_DIR": str(tmp_path / "data"),
             "BUDGETBOT_TODAY": "2026-11-21",
+            "BUDGETBOT_USER_HASH_SALT": TEST_SALT,
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
             "PYTHAINLP_READ_ONLY": "1",
@@ -60,7 +65,12 @@ def line_env(api_url: str, secret: str, token: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(env: dict[str, str], tmp_path: Path, *, timeout: float = 30.0) -> Iterator[ServerProcess]:
+def running_server(env: dict[str, str], tmp_path: Path, *, timeout: float = 120.0) -> Iterator[ServerProcess]:
+    """`budgetbot serve` on a free port, ready (/readyz 200) before the body runs; stopped afterwards.
+
+    The wait is generous: on a busy 2-core machine running other suites a start-up that takes 2 s alone can
+    take 30. If it still is not ready, the server is asked for a stack dump of every thread (SIGUSR1, see
+    bot/cli.py), and the error carries its whole log."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "wb") as log_file:
@@ -83,7 +93,10 @@ def running_server(env: dict[str, str], tmp_path: Path, *, timeout: float = 30.0
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"server not ready in {timeout}s:\n{server.log_text()}")
+                    with contextlib.suppress(OSError):
+                        proc.send_signal(signal.SIGUSR1)  # faulthandler: where is every thread stuck?
+                        time.sleep(1.0)
+                    raise RuntimeError(f"server not ready in {timeout}s; its log and stacks:\n{server.log_text()}")
                 time.sleep(0.1)
             yield server
         finally:
