@@ -205,10 +205,12 @@ class Assistant:
         self, a: Analyzed, language: str, today: date, state: ConversationState
     ) -> tuple[Answer, ConversationState]:
         turn = Turn(a, language, today, self.voice)
-        compared = self._compare_guidelines(turn, state)
-        if compared is not None:
-            return compared
-        return self._route(turn, state)
+        answer, state = self._compare_guidelines(turn, state) or self._route(turn, state)
+        if not turn.en and self.voice.particle:
+            # "พ.ศ. 2566ค่ะ" reads as one word: a particle right after a number gets a space.
+            text = _PARTICLE_AFTER_DIGIT.sub(r"\1 \2", answer.text)
+            answer = answer.model_copy(update={"text": text}) if text != answer.text else answer
+        return answer, state
 
     # ------------------------------------------------------------------ routing
     def _route(self, turn: Turn, state: ConversationState) -> tuple[Answer, ConversationState]:
@@ -640,6 +642,8 @@ def _calibrated(matches: list[Match]) -> float:
     lead = min(1.0, (best - matches[1].score) / CALIBRATION_LEAD)
     return best * (0.6 + 0.4 * lead)
 
+
+_PARTICLE_AFTER_DIGIT = re.compile(r"(\d)(ค่ะ|ครับ|คะ)(?!\w)")
 
 _NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "สี่": "4", "ห้า": "5", "one": "1", "two": "2", "three": "3"}
 _RE_NUMBER_WORD = re.compile(r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b")

@@ -70,8 +70,8 @@ def months_answer(kb: KnowledgeBase, turn: Turn, year: int | None) -> Answer:
     asked = year is not None
     year = year if year is not None else fiscal_year_of(turn.today)
     lead = turn.pick(
-        f"ปีงบประมาณ พ.ศ. {year} คือ {_span(turn, year)}{turn.end} (ตุลาคม พ.ศ. {year - 1} ถึงกันยายน พ.ศ. {year})",
-        f"Fiscal year B.E. {year} runs from {_span(turn, year)} (October {year - 544} to September {year - 543}).",
+        f"ปีงบประมาณ พ.ศ. {year} คือ {_span(turn, year)}{turn.end}",
+        f"Fiscal year B.E. {year} runs from {_span(turn, year)}.",
     )
     if not asked:
         lead = turn.pick(f"ปีงบประมาณนับจาก 1 ตุลาคมถึง 30 กันยายน{turn.end} เช่น ", "") + lead
