@@ -229,7 +229,9 @@ class QuestionIndex:
         # rule weighs): a close runner-up with it is what the question asks about, not a top match without it
         # ("แผนพัฒนารัฐบาลดิจิทัลมี focus areas อะไร" asks for the focus areas, not for the plan).
         words = [w for w in query_ids if not self._words[w].replace(".", "").replace(",", "").isdigit()]
-        key = max(words, key=lambda w: idf[w]) if len(words) > 1 else None
+        weights = sorted((idf[w] for w in words), reverse=True)
+        # Only a word rarer than every other one is telling: with a tie there is no single key word.
+        key = max(words, key=lambda w: idf[w]) if len(words) > 1 and weights[0] > weights[1] + 1e-9 else None
         has_key: dict[str, bool] = {}
         best: dict[str, Match] = {}
         for i, start, end, c, length in zip(candidates, starts, ends, cosines, lengths, strict=True):
