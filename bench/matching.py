@@ -45,6 +45,8 @@ class Row:
     p99_ms: float
     qps: float
     accuracy: str = ""
+    cpu_p50_ms: float | None = None  # thread CPU: what the question cost, whatever else the machine was doing
+    cpu_p99_ms: float | None = None
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -80,13 +82,18 @@ def questions() -> list[str]:
     return [c.q for c in load_cases(DEFAULT_EVAL_FILE).cases]
 
 
-def time_assistant(assistant: Assistant, qs: list[str], rounds: int = 3) -> tuple[float, float, float]:
-    samples = []
+CPU_SAMPLES: dict[str, tuple[float, float]] = {}  # row name -> (p50, p99) of thread CPU ms
+
+
+def time_assistant(assistant: Assistant, qs: list[str], rounds: int = 3, name: str = "") -> tuple[float, float, float]:
+    samples, cpu = [], []
     for _ in range(rounds):
         for q in qs:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             assistant.respond(q, None, TODAY)
+            cpu.append((time.thread_time() - c) * 1000)
             samples.append((time.perf_counter() - t) * 1000)
+    CPU_SAMPLES[name] = (percentile(cpu, 50), percentile(cpu, 99))
     return percentile(samples, 50), percentile(samples, 99), 1000 * len(samples) / sum(samples)
 
 
@@ -129,6 +136,84 @@ def entry_accuracy(assistant: Assistant, path: Path) -> tuple[float, float, int]
     return ours / len(cases), naive / len(cases), len(cases)
 
 
+def cpu_split(assistant: Assistant, qs: list[str], rounds: int = 3) -> dict[str, float]:
+    """CPU per question (ms, thread time) spent analyzing text, matching against the knowledge, classifying the
+    project description, and everything else (routing: cue words, splitting, composing)."""
+    spent = {"analysis": 0.0, "matching": 0.0, "guideline": 0.0}
+
+    def timed(obj: object, name: str, bucket: str) -> None:
+        inner = getattr(obj, name)
+
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            t = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[bucket] += time.thread_time() - t
+
+        setattr(obj, name, wrapper)
+
+    timed(assistant.analyzer, "analyze", "analysis")
+    timed(assistant.index, "search", "matching")
+    # The guideline classifier: the advisor (and the keyword evidence) now, the keyword classifier before.
+    for attr, method in (("advisor", "advise"), ("evidence", "score"), ("classifier", "classify")):
+        if hasattr(assistant, attr):
+            timed(getattr(assistant, attr), method, "guideline")
+    total = 0.0
+    for _ in range(rounds):
+        for q in qs:
+            t = time.thread_time()
+            assistant.respond(q, None, TODAY)
+            total += time.thread_time() - t
+    for obj, name in ((assistant.analyzer, "analyze"), (assistant.index, "search")):
+        delattr(obj, name)
+    for attr, method in (("advisor", "advise"), ("evidence", "score"), ("classifier", "classify")):
+        if hasattr(assistant, attr) and method in vars(getattr(assistant, attr)):
+            delattr(getattr(assistant, attr), method)
+    n = rounds * len(qs)
+    out = {k: 1000 * v / n for k, v in spent.items()}
+    out["routing"] = 1000 * total / n - sum(out.values())
+    out["total"] = 1000 * total / n
+    return out
+
+
+BUILD_SNIPPET = """
+import gc, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench.matching import replicate
+from bot.assistant import Assistant
+from bot.knowledge.loader import load_knowledge
+from bot.settings import DEFAULT_KNOWLEDGE_DIR
+def status(key):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) * 1024
+kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+shipped = Assistant.build(kb)
+shipped.warm()
+big_kb = replicate(kb, int(sys.argv[2]))
+gc.collect()
+before = status("VmRSS:")
+t, c = time.perf_counter(), time.process_time()
+big = Assistant(big_kb, shipped.analyzer)
+secs, cpu = time.perf_counter() - t, time.process_time() - c
+gc.collect()
+print(len(big.index), secs, cpu, status("VmRSS:") - before, status("VmHWM:") - before)
+"""
+
+
+def build_cost(size: int) -> tuple[int, float, float, float, float]:
+    """(variants, seconds, CPU seconds, bytes kept per variant, peak bytes per variant) of building an
+    assistant over `size` variants, in a fresh process (knowledge loaded and tokenizer warm before the clock)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD_SNIPPET, str(REPO), str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    n, secs, cpu, kept, peak = out.stdout.split()
+    return int(n), float(secs), float(cpu), int(kept) / int(n), int(peak) / int(n)
+
+
 STARTUP_SNIPPET = """
 import time, sys
 t = time.perf_counter()
@@ -163,6 +248,7 @@ def startup(knowledge_dir: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,5000,20000")
+    parser.add_argument("--build-size", type=int, default=50_000, help="variants for the index build figures")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
@@ -176,7 +262,7 @@ def main() -> int:
     ours_hold, naive_hold, n_hold = entry_accuracy(shipped, HOLDOUT_FILE)
 
     rows: list[Row] = []
-    p50, p99, qps = time_assistant(shipped, qs)
+    p50, p99, qps = time_assistant(shipped, qs, name="budgetbot (shipped)")
     rows.append(
         Row(
             "budgetbot (shipped)",
@@ -206,12 +292,14 @@ def main() -> int:
         big_kb = replicate(kb, size)
         gc.collect()
         big = Assistant(big_kb, analyzer)  # same vocabulary: reuse the tokenizer
-        p50, p99, qps = time_assistant(big, qs, rounds=1)
+        p50, p99, qps = time_assistant(big, qs, rounds=1, name=f"budgetbot ({size:,})")
         rows.append(Row(f"budgetbot ({size:,})", len(big.index), p50, p99, qps))
         texts, owners = naive_choices(big.faq)
         p50, p99, qps = time_naive(texts, owners, qs, rounds=1)
         rows.append(Row(f"naive WRatio ({size:,})", len(texts), p50, p99, qps))
 
+    split = cpu_split(shipped, qs)
+    build_n, build_s, build_cpu, kept_b, peak_b = build_cost(args.build_size)
     start_s, rss_mib = startup(DEFAULT_KNOWLEDGE_DIR)
     lines = [
         "# Benchmarks\n",
@@ -220,12 +308,14 @@ def main() -> int:
         f"{len(qs)} evaluation questions per round, one thread.",
         "Reproduce: `.venv/bin/python bench/matching.py`.\n",
         "## Matching\n",
-        "| matcher | variants | p50 ms | p99 ms | questions/s | accuracy |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| matcher | variants | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms | questions/s | accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    lines += [
-        f"| {r.name} | {r.variants:,} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.qps:,.0f} | {r.accuracy} |" for r in rows
-    ]
+    for r in rows:
+        cpu = CPU_SAMPLES.get(r.name)
+        cpu_text = f"{cpu[0]:.2f} | {cpu[1]:.2f}" if cpu else "– | –"
+        timing = f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {cpu_text}"
+        lines.append(f"| {r.name} | {r.variants:,} | {timing} | {r.qps:,.0f} | {r.accuracy} |")
     lines += [
         "",
         f'"entry" accuracy: the evaluation cases a question matcher can get right (an expected entry, or an expected '
@@ -233,6 +323,22 @@ def main() -> int:
         "case of the set, every kind and field. The held-out set (tests/eval/holdout.yaml) was written independently "
         "and its questions were not added to the knowledge.",
         f"The naive baseline answers with the best variant's entry when WRatio >= {NAIVE_CUTOFF:.0f}, else nothing.",
+        "",
+        "## Where a question's CPU goes (shipped knowledge)\n",
+        "| analysis | matching | guideline advisor | routing | total |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {split['analysis']:.3f} ms | {split['matching']:.3f} ms | {split['guideline']:.3f} ms | "
+        f"{split['routing']:.3f} ms | {split['total']:.3f} ms |",
+        "",
+        "Thread CPU per question over the evaluation questions: analysis (normalizing and tokenizing each text), "
+        "matching (the knowledge index), the guideline advisor (and the keyword evidence for project "
+        "descriptions), and routing (everything else: cue words, cutting a message into questions, composing).",
+        "",
+        f"## Building the index at {build_n:,} variants\n",
+        f"- Build time: {build_s:.2f} s wall, {build_cpu:.2f} s CPU (Assistant over the replicated knowledge, "
+        "tokenizer already warm; the replicas share their word groups as a real knowledge base's variants do)",
+        f"- Memory: {kept_b / 1024:.2f} KiB per variant kept after the build, "
+        f"{peak_b / 1024:.2f} KiB per variant at the peak (VmRSS / VmHWM growth of a fresh process)",
         "",
         "## Start-up and memory (core)\n",
         f"- Start-up to the first answer (imports, knowledge load, tokenizer dictionary, index, first answer): "

@@ -44,3 +44,5 @@ class Answer(BaseModel):
     matched_terms: list[str] = Field(default_factory=list)  # why: the words that matched
     as_of: date | None = None  # the "today" a date-dependent answer used
     knowledge_version: str | None = None
+    # A message with several questions: the Answer of each, in order (`text` joins theirs). Empty for one question.
+    parts: list[Answer] = Field(default_factory=list)

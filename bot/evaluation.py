@@ -16,6 +16,7 @@ from bot.conversation import ConversationState
 from bot.settings import REPO_ROOT, Settings
 
 DEFAULT_EVAL_FILE = REPO_ROOT / "tests" / "eval" / "questions.yaml"
+PROJECTS_FILE = REPO_ROOT / "tests" / "eval" / "projects.yaml"  # the guideline advisor's labelled set
 DEFAULT_TODAY = date(2026, 11, 21)
 
 
@@ -29,6 +30,7 @@ class Expected(BaseModel):
     guideline: int | None = None
     guidelines: list[int] | None = None  # every guideline that must be named (close calls)
     language: str | None = None
+    parts: list[Expected] | None = None  # a message with several questions: each part's answer, in order
 
 
 class EvalCase(BaseModel):
@@ -56,6 +58,15 @@ class CaseResult:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def confidently_wrong(self) -> bool:
+        if self.ok:
+            return False
+        pairs = [(self.case.expect, self.answer)]
+        if self.case.expect.parts is not None:
+            pairs += list(zip(self.case.expect.parts, self.answer.parts, strict=False))
+        return any(_states_something_wrong(exp, a) for exp, a in pairs)
+
 
 @dataclass
 class EvalReport:
@@ -73,12 +84,44 @@ class EvalReport:
         """Out-of-scope questions that got anything but a fallback: the assistant stated something it shouldn't."""
         return sum(1 for r in self.results if "oos" in r.case.tags and r.answer.kind is not AnswerKind.FALLBACK)
 
+    @property
+    def confidently_wrong(self) -> int:
+        """Cases answered with a wrong fact or guideline at confidence >= CONFIDENT: worse than saying nothing."""
+        return sum(1 for r in self.results if r.confidently_wrong)
+
+    @property
+    def confidently_wrong_share(self) -> float:
+        return self.confidently_wrong / len(self.results) if self.results else 0.0
+
 
 def load_cases(path: Path) -> EvalFile:
     return EvalFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+CONFIDENT = 0.6  # an answer at or above this confidence reads as sure of itself
+_FACT_KINDS = frozenset(
+    {AnswerKind.FISCAL_YEAR_STATUS, AnswerKind.GUIDELINE_MATCH, AnswerKind.ELIGIBILITY, AnswerKind.FAQ}
+)
+
+
+def _states_something_wrong(exp: Expected, a: Answer) -> bool:
+    """A fact or a guideline stated with confidence, where another answer (or none) was right."""
+    if a.confidence < CONFIDENT or a.kind not in _FACT_KINDS:
+        return False
+    return bool(_own_problems(exp, a))
+
+
 def _problems(exp: Expected, a: Answer) -> list[str]:
+    p = _own_problems(exp, a)
+    if exp.parts is not None:
+        if len(a.parts) != len(exp.parts):
+            p.append(f"{len(a.parts)} parts != {len(exp.parts)}")
+        for i, (pe, pa) in enumerate(zip(exp.parts, a.parts, strict=False), 1):
+            p += [f"part {i}: {x}" for x in _own_problems(pe, pa)]
+    return p
+
+
+def _own_problems(exp: Expected, a: Answer) -> list[str]:
     p = []
     if a.kind is not exp.kind:
         p.append(f"kind {a.kind.value} != {exp.kind.value}")
@@ -125,6 +168,10 @@ def evaluate(assistant: Assistant, cases: EvalFile) -> EvalReport:
 def format_report(report: EvalReport, verbose: bool = False) -> str:
     lines = [f"accuracy: {sum(r.ok for r in report.results)}/{len(report.results)} = {report.accuracy:.1%}"]
     lines.append(f"out-of-scope questions answered as a fact: {report.out_of_scope_answered}")
+    lines.append(
+        f"confidently wrong (wrong fact or guideline at confidence >= {CONFIDENT}): "
+        f"{report.confidently_wrong}/{len(report.results)} = {report.confidently_wrong_share:.1%}"
+    )
     lines.append("per kind:")
     lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_kind.items()]
     lines.append("per tag:")
@@ -140,6 +187,58 @@ def format_report(report: EvalReport, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class AdvisorReport:
+    """The guideline advisor on the held-out third of its labelled descriptions (never trained on)."""
+
+    results: list[tuple[str, tuple[int, ...], list[int]]]  # description, expected, predicted
+
+    @property
+    def correct(self) -> int:
+        return sum(_advice_correct(p, e) for _, e, p in self.results)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / len(self.results) if self.results else 0.0
+
+    def by_label(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, list[bool]] = defaultdict(list)
+        for _, e, p in self.results:
+            key = "none" if not e else "+".join(map(str, e)) if len(e) > 1 else str(e[0])
+            out[key].append(_advice_correct(p, e))
+        return {k: (sum(v), len(v)) for k, v in sorted(out.items())}
+
+
+def _advice_correct(predicted: list[int], expected: tuple[int, ...]) -> bool:
+    """Every guideline that fits named and no other; for one guideline, named first."""
+    if sorted(predicted) != sorted(expected):
+        return False
+    return len(expected) != 1 or predicted[0] == expected[0]
+
+
+def advisor_report(assistant: Assistant, path: Path = PROJECTS_FILE) -> AdvisorReport:
+    from bot.advisor import held_out
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    results = []
+    for p in data["projects"]:
+        if held_out(p["text"]):
+            advice = assistant.advisor.advise(assistant.analyzer.analyze(p["text"]))
+            results.append((p["text"], tuple(p["guidelines"]), [f.number for f in advice.fits]))
+    return AdvisorReport(results)
+
+
+def format_advisor(report: AdvisorReport, verbose: bool = False) -> str:
+    lines = [
+        f"guideline advisor, held-out third of {PROJECTS_FILE.name}: {report.correct}/{len(report.results)} = "
+        f"{report.accuracy:.1%}"
+    ]
+    lines += [f"  {k:<20} {c:>4}/{t:<4} {c / t:.1%}" for k, (c, t) in report.by_label().items()]
+    if verbose:
+        lines += [f"  miss: {d!r}: {p} != {list(e)}" for d, e, p in report.results if not _advice_correct(p, e)]
+    return "\n".join(lines)
+
+
 def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) -> int:
     from bot.terminal import load_assistant
 
@@ -148,4 +247,6 @@ def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) ->
         return 1
     report = evaluate(assistant, load_cases(path or DEFAULT_EVAL_FILE))
     print(format_report(report, verbose))
-    return 0 if report.out_of_scope_answered == 0 else 1
+    if PROJECTS_FILE.is_file():
+        print(format_advisor(advisor_report(assistant), verbose))
+    return 0 if report.out_of_scope_answered == 0 and report.confidently_wrong == 0 else 1

@@ -56,7 +56,11 @@ def source_line(sources: list[Source], language: str) -> str:
         return ""
     parts = []
     for s in sources:
-        if s.posted is None:
+        if s.cite and (language != "en" or not s.cite_en):
+            parts.append(s.cite)
+        elif s.cite_en and language == "en":
+            parts.append(s.cite_en)
+        elif s.posted is None:
             parts.append(s.title)
         elif language == "en":
             parts.append(f"DGA, posted {english_date(s.posted)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
         default=25.0, gt=0, le=60, validation_alias=_env("BUDGETBOT_REPLY_TOKEN_SECONDS")
     )
     delivery_deadline: int = Field(default=86_400, ge=1, validation_alias=_env("BUDGETBOT_DELIVERY_DEADLINE"))
+    # The particle that ends the assistant's Thai sentences (and so its first person: ดิฉัน / ผม / เรา).
+    polite_particle: Literal["ค่ะ", "ครับ", "none"] = Field(
+        default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")
+    )
 
     # The HTTP edge. /docs, /redoc and /openapi.json list every route, admin ones included: off by default.
     api_docs: bool = Field(default=False, validation_alias=_env("BUDGETBOT_API_DOCS"))

@@ -16,7 +16,7 @@ from bot.settings import Settings
 
 def load_assistant(settings: Settings) -> Assistant | None:
     try:
-        assistant = Assistant.build(load_knowledge(settings.knowledge_dir))
+        assistant = Assistant.build(load_knowledge(settings.knowledge_dir), polite_particle=settings.polite_particle)
     except KnowledgeLoadError as exc:
         print("knowledge base has errors:", file=sys.stderr)
         for problem in exc.problems:

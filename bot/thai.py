@@ -69,6 +69,8 @@ def _bound(text: str) -> str:
 
 def _clean_chars(text: str) -> str:
     """Drop invisible format characters (ZWSP, ZWJ, BOM, soft hyphen, ...); turn controls into spaces."""
+    if text.isprintable():  # no control, format or surrogate character (nearly all text): nothing to do
+        return text
     out: list[str] = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -126,12 +128,17 @@ class ThaiTokenizer:
         # per-knowledge one would cost ~60 MB more at every reload that changed the vocabulary.
         self._joins = frozenset(extra - base.words)
         self._max_pieces = max((len(w) for w in self._joins), default=1)
+        # Every beginning of a joinable word: a run of pieces that is not one can stop growing at once.
+        self._prefixes = frozenset(w[:k] for w in self._joins for k in range(1, len(w) + 1))
         # Same texts repeat (knowledge base entries, common questions): a bounded cache per instance.
         self._cached = functools.lru_cache(maxsize=cache_size)(self._tokenize_uncached)
 
     def _tokenize_uncached(self, text: str) -> tuple[str, ...]:
+        return self._tokens(nlpo3.segment(text, _base_dictionary().name))
+
+    def _tokens(self, pieces: list[str]) -> tuple[str, ...]:
         tokens: list[str] = []
-        for raw in self._join(nlpo3.segment(text, _base_dictionary().name)):
+        for raw in self._join(pieces):
             start, end = 0, len(raw)
             while start < end and not _is_token_char(raw[start]):
                 start += 1
@@ -152,7 +159,7 @@ class ThaiTokenizer:
             text, best = "", 0
             for j in range(i, len(pieces)):
                 text += pieces[j]
-                if len(text) > self._max_pieces:
+                if len(text) > self._max_pieces or text not in self._prefixes:
                     break
                 if j > i and text in self._joins:
                     best = j + 1 - i
@@ -239,6 +246,8 @@ STOPWORDS: frozenset[str] = frozenset(
         # politeness and preambles staff put around a question ("รบกวนสอบถามค่ะ ... นะคะ")
         "นะคะ", "นะครับ", "ครับผม", "คับ", "ค้าบ", "จ้ะ", "จ๊ะ", "ฮะ", "เจ้าค่ะ", "รบกวน", "สอบถาม", "เรียน",
         "ขอบคุณ", "ขอบคุณครับ", "ขอบคุณค่ะ", "กระผม", "ดิฉัน",
+        # demonstratives and chat fillers: "ในเรื่องนี้" says nothing about which entry is asked
+        "นี้", "นี่", "นั้น", "อ่ะ", "เหรอ", "หรอ",
         # English function words
         "the", "a", "an", "is", "are", "what", "how", "of", "to", "for", "in", "do", "does", "can", "please",
     }

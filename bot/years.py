@@ -136,12 +136,26 @@ def _standalone_short_year(text: str, start: int, end: int) -> bool:
     return any(w in text for w in _APPLY_WORDS)
 
 
-def read_years(text: str, today: date) -> list[YearMention]:
-    """B.E. fiscal years mentioned in the text, in text order, each year once."""
-    text = normalize(text)  # no-op on normalized input; makes raw input safe too
+_RE_TWO_OR_FOUR = re.compile(r"(?<![\d.,])\d{2}(?:\d{2})?(?!\d)")
+
+
+def may_name_years(text: str) -> bool:
+    """False when the (normalized) text surely names no explicit year: no 4-digit number, and no 2-digit one
+    that is 50 or more or follows a year cue. Cheap, for the thousands of knowledge variants with a number."""
+    for m in _RE_TWO_OR_FOUR.finditer(text):
+        if len(m.group()) == 4 or int(m.group()) >= 50 or _RE_CUE.search(text[max(0, m.start() - 16) : m.start()]):
+            return True
+    return False
+
+
+def read_years(text: str, today: date, *, normalized: bool = False, relative: bool = True) -> list[YearMention]:
+    """B.E. fiscal years mentioned in the text, in text order, each year once. `normalized`: the text already
+    went through bot.thai.normalize (it is idempotent, but not free); `relative`: also read ปีนี้, next year."""
+    if not normalized:
+        text = normalize(text)
     found: list[tuple[int, YearMention]] = []
     current = fiscal_year_of(today)
-    for pattern, delta in _RELATIVE:
+    for pattern, delta in _RELATIVE if relative else ():
         for m in pattern.finditer(text):
             found.append((m.start(), YearMention(current + delta, m.group(), "relative")))
 

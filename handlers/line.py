@@ -70,11 +70,17 @@ PUSH_PATH = "/v2/bot/message/push"
 # Notices (fixed replies) this adapter renders.
 HELP = "help"
 JOIN = "join"
-JOIN_TEXT = (
-    "สวัสดีครับ ผมเป็นผู้ช่วยตอบคำถามเรื่องการของบประมาณแผนงานบูรณาการรัฐบาลดิจิทัล (สพร.) 🙏\n"
-    'ในกลุ่มนี้ ถามผมได้โดยพิมพ์ @ แล้วเลือกชื่อผม ตามด้วยคำถาม เช่น "@ผู้ช่วย ปีงบนี้ยังยื่นได้ไหม" '
-    "หรือแตะคำถามด้านล่าง"
-)
+# The introduction in a group, in the assistant's voice (BUDGETBOT_POLITE_PARTICLE: particle, first person).
+_VOICES = {"ค่ะ": ("ค่ะ", "ดิฉัน"), "ครับ": ("ครับ", "ผม"), "none": ("", "เรา")}
+
+
+def join_text(particle: str) -> str:
+    ending, me = _VOICES.get(particle, _VOICES["ค่ะ"])
+    return (
+        f"สวัสดี{ending} {me}เป็นผู้ช่วยตอบคำถามเรื่องการของบประมาณแผนงานบูรณาการรัฐบาลดิจิทัล (สพร.) 🙏\n"
+        f'ในกลุ่มนี้ ถาม{me}ได้โดยพิมพ์ @ แล้วเลือกชื่อ{me} ตามด้วยคำถาม เช่น "@ผู้ช่วย ปีงบนี้ยังยื่นได้ไหม" '
+        "หรือแตะคำถามด้านล่าง"
+    )
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -449,7 +455,7 @@ class LineChannel(WebhookChannel):
         if notice == HELP:
             messages = render_help()
         elif notice == JOIN:
-            messages = render_text(JOIN_TEXT, DEFAULT_QUESTIONS)
+            messages = render_text(join_text(self.ctx.settings.polite_particle), DEFAULT_QUESTIONS)
         else:
             messages = render_error()
         return self._outgoing(event.handle, [line_json(m) for m in messages])

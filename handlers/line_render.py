@@ -374,7 +374,12 @@ def _attach_quick_reply(messages: list[Message], suggestions: Sequence[str], lim
 
 
 def render_answer(answer: Answer, limits: LineLimits = LINE_LIMITS) -> list[Message]:
-    """The reply for an answer: its text (split), a summary card for status answers, quick replies last."""
+    """The reply for an answer: its text (split), a summary card for status answers, quick replies last.
+
+    An answer to several questions (`parts`) is one bubble per part, in order, then the first part's card if a
+    message slot is left: never more than LINE's 5 messages in one reply."""
+    if answer.parts:
+        return _render_parts(answer, limits)
     card = flex_summary(answer, limits)
     text_slots = limits.max_messages - (1 if card is not None else 0)
     chunks = split_text(answer.text, max_units=limits.max_text_units, max_parts=text_slots)
@@ -383,6 +388,20 @@ def render_answer(answer: Answer, limits: LineLimits = LINE_LIMITS) -> list[Mess
     messages: list[Message] = [TextMessage(text=chunk) for chunk in chunks]
     if card is not None:
         messages.append(card)
+    return _attach_quick_reply(messages, answer.suggestions, limits)
+
+
+def _render_parts(answer: Answer, limits: LineLimits) -> list[Message]:
+    parts = answer.parts[: limits.max_messages]
+    messages: list[Message] = []
+    for part in parts:
+        # One bubble per part: a part too long for a bubble is cut, never spread over the other parts' slots.
+        chunks = split_text(part.text, max_units=limits.max_text_units, max_parts=1)
+        messages.append(TextMessage(text=chunks[0] if chunks else EMPTY_TEXT))
+    if len(messages) < limits.max_messages:
+        card = next((c for p in parts if (c := flex_summary(p, limits)) is not None), None)
+        if card is not None:
+            messages.append(card)
     return _attach_quick_reply(messages, answer.suggestions, limits)
 
 

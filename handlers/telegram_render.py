@@ -182,8 +182,17 @@ def render_answer(
 ) -> list[OutgoingMessage]:
     """The messages for one answer, in order; the suggestion keyboard rides on the last one.
 
-    `heading` (the tapped suggestion) is shown in bold first, so the chat shows what was asked.
+    `heading` (the tapped suggestion) is shown in bold first, so the chat shows what was asked. An answer to
+    several questions (`parts`) is one message per part (each with its own sources), the keyboard on the last.
     """
+    if answer.parts:
+        messages: list[OutgoingMessage] = []
+        for i, part in enumerate(answer.parts):
+            one = part.model_copy(update={"suggestions": [], "parts": []})
+            messages += render_answer(one, callbacks, heading=heading if i == 0 else None, limit=limit)
+        keyboard = suggestion_keyboard(answer.suggestions, callbacks)
+        messages[-1] = OutgoingMessage(messages[-1].html, keyboard)
+        return messages
     line = sources_line(answer.sources, answer.language)
     text = _TRAILING_SOURCE_LINE.sub("", answer.text) if line else answer.text
     bodies = [html.escape(p, quote=False) for p in split_text(text, limit)]

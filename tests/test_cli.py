@@ -49,6 +49,15 @@ def test_bad_date_is_a_usage_error() -> None:
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
 
 
+def test_ask_json_prints_the_parts_of_a_message_with_several_questions() -> None:
+    result = budgetbot("ask", "--json", "--today", "2026-11-21", "ปี65ยังทันไหม แล้วปี72ล่ะ")
+    answer = json.loads(result.stdout)
+    assert [p["fiscal_year"] for p in answer["parts"]] == [2565, 2572]
+    assert answer["kind"] == "fiscal_year_status" and answer["fiscal_year"] == 2565
+    single = json.loads(budgetbot("ask", "--json", "--today", "2026-11-21", "ปีงบ 66 ยังยื่นได้ไหม").stdout)
+    assert single["parts"] == []
+
+
 def test_version_is_the_installed_one() -> None:
     from importlib.metadata import version
 

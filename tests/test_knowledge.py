@@ -124,6 +124,45 @@ def test_duplicate_entry_id_names_both_places(tmp_path: Path) -> None:
     assert any("duplicate entry id 'fy2565-figures'" in p.message for p in err.value.problems)
 
 
+def test_the_sources_folders_readme_is_not_a_source(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    _edit(kdir / "sources.yaml", "    file: budget-procedures-act-2561.txt\n", "    file: README.md\n")
+    report = check_knowledge(kdir, SOURCES)
+    assert any("README.md" in e.message and "not a source document" in e.message for e in report.errors)
+
+
+def test_the_fiscal_year_rule_cites_the_budget_procedures_act() -> None:
+    kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
+    assert not any(s.file.lower().startswith("readme") for s in kb.sources.values())
+    assert any(s.file == "budget-procedures-act-2561.txt" for s in kb.sources.values())
+
+
+def test_an_aspect_with_an_empty_word_group_is_reported_at_its_line(tmp_path: Path) -> None:
+    kdir = copy_knowledge(tmp_path)
+    target = kdir / "guidelines.yaml"
+    _edit(target, "    all_of:\n      - [ซื้อ,", "    all_of:\n      - []\n      - [ซื้อ,")
+    with pytest.raises(KnowledgeLoadError) as err:
+        load_knowledge(kdir)
+    problem = err.value.problems[0]
+    assert problem.file.endswith("guidelines.yaml") and problem.line is not None
+    assert "all_of" in problem.message
+
+
+def test_an_editor_extends_the_vocabulary_in_language_yaml(tmp_path: Path) -> None:
+    """A synonym group added by a DGA editor reaches routing and matching with no code change."""
+    from bot.assistant import Assistant
+    from tests.support.core import TODAY
+
+    kdir = copy_knowledge(tmp_path)
+    question = "ลุงป้อมเกี่ยวข้องกับแผนนี้ยังไง"
+    before, _ = Assistant.build(load_knowledge(kdir)).respond(question, None, TODAY)
+    group = "  - canonical: ประวิตร\n    variants: ["
+    _edit(kdir / "language.yaml", group, group + "ลุงป้อม, ")
+    after, _ = Assistant.build(load_knowledge(kdir)).respond(question, None, TODAY)
+    # A guess from similar letters before; the fact, with confidence, once the editor has named the synonym.
+    assert before.confidence < 0.6 and after.entry_id == "subcommittee-1-3" and after.confidence >= 0.9
+
+
 IMPOSSIBLE_WINDOW = """  - year: 2565
     window:
       opens: 2026-13-40

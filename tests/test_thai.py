@@ -200,3 +200,44 @@ def test_knowledge_words_do_not_load_a_dictionary_each() -> None:
     assert thai._base_dictionary.cache_info().currsize == 1
     for i, tok in enumerate(tokenizers):
         assert f"คำทดสอบพิเศษยาว{i}" in tok.tokenize(f"มีคำทดสอบพิเศษยาว{i}ในประโยค")
+
+
+def test_analyzing_many_texts_at_once_gives_what_analyzing_each_does() -> None:
+    """The index builds with analyze_many (word groups normalized and tokenized once): the same analyses."""
+    import yaml
+
+    from tests.support.core import shipped_assistant
+
+    analyzer = shipped_assistant().analyzer
+    texts = [q for e in shipped_assistant().faq.values() for q in [*e.questions, *e.questions_en]]
+    for name in ("questions", "holdout", "realistic"):
+        texts += [c["q"] for c in yaml.safe_load(open(f"tests/eval/{name}.yaml", encoding="utf-8"))["cases"]]
+    texts += ["หน่วยงานต่าง ๆ บ่อย ๆ", "ปีงบ\u200b66", "x" * 600, "", "   "]
+    assert list(analyzer.analyze_many(texts)) == [analyzer.analyze(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("deadline ปี 67 วันไหน", "th"),
+        ("Digital Common Platform คืออะไรครับ", "th"),
+        ("FY2023 still accepting requests?", "en"),
+        ("ok ค่ะ", "th"),
+        ("hello", "en"),
+        ("😀", "th"),
+    ],
+)
+def test_the_language_of_a_message_is_the_one_most_of_its_words_are_in(text: str, language: str) -> None:
+    from bot.analysis import message_language
+    from tests.support.core import shipped_assistant
+
+    assert message_language(shipped_assistant().analyzer.analyze(text)) == language
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("กขคงจนมยรลวสหอะาิีึืุูเแโใไ่้๊๋็์ำๆ ฯ.12 abcAB๑๒\u200b\t")), max_size=60))
+def test_analyzing_many_matches_analyzing_one_on_any_text(text: str) -> None:
+    from tests.support.core import shipped_assistant
+
+    analyzer = shipped_assistant().analyzer
+    assert next(analyzer.analyze_many([text])) == analyzer.analyze(text)

@@ -3,9 +3,10 @@ combining the guideline it fits, what the sources ask of a project, and whether 
 
 from __future__ import annotations
 
+from bot.advisor import Advice
 from bot.answer import Answer, AnswerKind
 from bot.answers.context import Turn, as_of_line, source_refs, with_sources
-from bot.answers.guidelines import GuidelineScore, guideline_match_answer
+from bot.answers.guidelines import guideline_match_answer
 from bot.answers.status import decide, status_answer
 from bot.conversation import ConversationState
 from bot.knowledge.loader import KnowledgeBase
@@ -65,9 +66,9 @@ def ask_year(turn: Turn, state: ConversationState, description: str) -> tuple[An
 
 
 def finish(
-    kb: KnowledgeBase, turn: Turn, state: ConversationState, scores: list[GuidelineScore], year: int, *, assumed: bool
+    kb: KnowledgeBase, turn: Turn, state: ConversationState, advice: Advice, year: int, *, assumed: bool
 ) -> tuple[Answer, ConversationState]:
-    fit = guideline_match_answer(kb, turn, scores, asked_year=year)
+    fit = guideline_match_answer(kb, turn, advice, asked_year=year)
     status = status_answer(kb, turn, year, assumed=assumed)
     verdict = decide(kb, year, turn.today)
     parts = [turn.pick("ผลการตรวจโครงการ", "Project check result"), turn.pick("1) แนวทาง", "1) Guideline")]

@@ -16,7 +16,7 @@ from bot.formatting import format_date
 from bot.knowledge.loader import KnowledgeBase
 from bot.years import fiscal_year_end, fiscal_year_of, fiscal_year_start
 
-CALENDAR_SOURCE = "fiscal-calendar"
+CALENDAR_SOURCE = "budget-procedures-act-2561"  # section 4 defines the fiscal year
 
 
 class Reason(StrEnum):
@@ -59,54 +59,55 @@ def decide(kb: KnowledgeBase, year: int, today: date) -> Verdict:
 
 
 def _verdict_text(kb: KnowledgeBase, turn: Turn, year: int, v: Verdict) -> str:
-    t = turn.pick
+    """The answer itself, first: one short sentence (then at most a line of why)."""
+    t, e = turn.pick, turn.end
     d = lambda x: format_date(x, turn.language)  # noqa: E731
     if v.reason is Reason.STATED:
         status = kb.fiscal_years[year].status
         assert status is not None
         head = t(
-            f"ปีงบประมาณ พ.ศ. {year}: {'ยังเปิดรับคำขอ' if v.accepting else 'ไม่รับคำขอแล้ว'}",
-            f"FY {year}: {'accepting requests' if v.accepting else 'no longer accepting requests'}.",
+            f"ปีงบประมาณ พ.ศ. {year} {'ยังเปิดรับคำขอ' if v.accepting else 'ไม่รับคำขอแล้ว'}{e}",
+            f"FY {year} is {'accepting requests' if v.accepting else 'no longer accepting requests'}.",
         )
         return f"{head}\n{t(status.statement, status.statement_en)}"
     if v.reason is Reason.BEGUN:
         start, end = fiscal_year_start(year), fiscal_year_end(year)
         ended = turn.today > end
         return t(
-            f"ปีงบประมาณ พ.ศ. {year}: ไม่รับคำขอใหม่แล้ว เพราะปีงบประมาณนี้เริ่มไปแล้วเมื่อ {d(start)}"
-            + (f" และสิ้นสุดแล้วเมื่อ {d(end)}" if ended else "")
-            + f"\n(ปีงบประมาณ พ.ศ. {year} คือ {d(start)} ถึง {d(end)} ปีงบประมาณที่เริ่มแล้วไม่รับคำขอใหม่)",
-            f"FY {year}: no longer accepting new requests, because the fiscal year began on {d(start)}"
-            + (f" and ended on {d(end)}" if ended else "")
-            + f".\n(FY {year} runs from {d(start)} to {d(end)}; a fiscal year that has begun takes no new requests.)",
+            f"ปีงบประมาณ พ.ศ. {year} ไม่รับคำขอใหม่แล้ว{e} เพราะปีงบประมาณนี้"
+            + ("เริ่มและสิ้นสุดไปแล้ว" if ended else "เริ่มไปแล้ว")
+            + f" ({d(start)} ถึง {d(end)})\nปีงบประมาณที่เริ่มแล้วไม่รับคำขอใหม่",
+            f"FY {year} is no longer taking new requests: it "
+            + ("began and ended" if ended else "has already begun")
+            + f" ({d(start)} to {d(end)}).\nA fiscal year that has begun takes no new requests.",
         )
     if v.reason is Reason.OPEN:
         until = t(f" ถึงวันที่ {d(v.closes)}", f" until {d(v.closes)}") if v.closes else ""
         return t(
-            f"ปีงบประมาณ พ.ศ. {year}: เปิดรับคำขออยู่{until} (เปิดรับตั้งแต่ {d(v.opens)})",  # type: ignore[arg-type]
-            f"FY {year}: accepting requests{until} (open since {d(v.opens)}).",  # type: ignore[arg-type]
+            f"ปีงบประมาณ พ.ศ. {year} เปิดรับคำขออยู่{until}{e} (เปิดรับตั้งแต่ {d(v.opens)})",  # type: ignore[arg-type]
+            f"FY {year} is accepting requests{until} (open since {d(v.opens)}).",  # type: ignore[arg-type]
         )
     if v.reason is Reason.CLOSED:
         return t(
-            f"ปีงบประมาณ พ.ศ. {year}: ปิดรับคำขอแล้วเมื่อ {d(v.closes)}",  # type: ignore[arg-type]
+            f"ปีงบประมาณ พ.ศ. {year} ปิดรับคำขอแล้วเมื่อ {d(v.closes)}{e}",  # type: ignore[arg-type]
             f"FY {year}: requests closed on {d(v.closes)}.",  # type: ignore[arg-type]
         )
     if v.reason is Reason.NOT_YET_OPEN:
         return t(
-            f"ปีงบประมาณ พ.ศ. {year}: ยังไม่เปิดรับคำขอ จะเปิดรับวันที่ {d(v.opens)}",  # type: ignore[arg-type]
-            f"FY {year}: not open yet; requests open on {d(v.opens)}.",  # type: ignore[arg-type]
+            f"ปีงบประมาณ พ.ศ. {year} ยังไม่เปิดรับคำขอ{e} จะเปิดรับวันที่ {d(v.opens)}",  # type: ignore[arg-type]
+            f"FY {year} is not open yet; requests open on {d(v.opens)}.",  # type: ignore[arg-type]
         )
     if v.reason is Reason.CLOSES_LATER:
         return t(
-            f"ปีงบประมาณ พ.ศ. {year}: มีกำหนดปิดรับคำขอวันที่ {d(v.closes)} แต่ไม่มีข้อมูลวันเปิดรับ "  # type: ignore[arg-type]
-            f"จึงบอกไม่ได้ว่าขณะนี้เปิดรับแล้วหรือไม่\n{where_to_ask(kb, turn)}",
-            f"FY {year}: requests close on {d(v.closes)}, but there is no opening date, so whether they are "  # type: ignore[arg-type]
-            f"accepted now is unknown.\n{where_to_ask(kb, turn)}",
+            f"ปีงบประมาณ พ.ศ. {year} มีกำหนดปิดรับคำขอวันที่ {d(v.closes)} แต่ไม่มีข้อมูลวันเปิดรับ"  # type: ignore[arg-type]
+            f" {turn.me}จึงบอกไม่ได้ว่าขณะนี้เปิดรับแล้วหรือไม่{e}\n{where_to_ask(kb, turn)}",
+            f"FY {year}: requests close on {d(v.closes)}, but there is no opening date, so I cannot tell whether "  # type: ignore[arg-type]
+            f"they are accepted now.\n{where_to_ask(kb, turn)}",
         )
     return t(
-        f"ปีงบประมาณ พ.ศ. {year}: ยังไม่มีข้อมูลว่าเปิดรับคำขอหรือไม่ เอกสารที่มีไม่ได้ระบุกำหนดการรับคำขอของปีนี้"
+        f"ปีงบประมาณ พ.ศ. {year} ยังไม่มีข้อมูลว่าเปิดรับคำขอหรือไม่{e} เอกสารที่{turn.me}มีไม่ได้ระบุกำหนดการรับคำขอของปีนี้"
         f"\n{where_to_ask(kb, turn)}",
-        f"FY {year}: there is no information on whether requests are accepted; the sources give no schedule "
+        f"FY {year}: I have no information on whether requests are accepted; the sources give no schedule "
         f"for this year.\n{where_to_ask(kb, turn)}",
     )
 
@@ -114,17 +115,15 @@ def _verdict_text(kb: KnowledgeBase, turn: Turn, year: int, v: Verdict) -> str:
 def status_answer(kb: KnowledgeBase, turn: Turn, year: int, *, assumed: bool) -> Answer:
     verdict = decide(kb, year, turn.today)
     current = fiscal_year_of(turn.today)
-    parts: list[str] = []
+    parts: list[str] = [_verdict_text(kb, turn, year, verdict)]
     if assumed:
         parts.append(
             turn.pick(
-                f"ไม่ได้ระบุปี จึงตอบสำหรับปีงบประมาณถัดไป (พ.ศ. {year}) ส่วนปีงบประมาณปัจจุบัน พ.ศ. {current} "
-                "เริ่มไปแล้ว จึงไม่รับคำขอใหม่",
-                f"No year given, so this is for the next fiscal year (B.E. {year}); the current fiscal year, "
-                f"B.E. {current}, has already begun and takes no new requests.",
+                f"(ไม่ได้ระบุปี {turn.me}จึงตอบสำหรับปีงบประมาณถัดไป ส่วนปีงบประมาณปัจจุบัน พ.ศ. {current} เริ่มไปแล้ว จึงไม่รับคำขอใหม่)",
+                f"(No year given, so this is for the next fiscal year; the current one, B.E. {current}, has already "
+                "begun and takes no new requests.)",
             )
         )
-    parts.append(_verdict_text(kb, turn, year, verdict))
     info = kb.fiscal_years.get(year)
     ids = list(verdict.sources)
     if info is not None and verdict.reason is not Reason.STATED:

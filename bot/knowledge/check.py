@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bot.answers.status import CALENDAR_SOURCE
 from bot.knowledge.loader import KnowledgeLoadError, KnowledgeProblem, load_knowledge
 from bot.settings import REPO_ROOT
 
@@ -47,12 +48,16 @@ def check_knowledge(directory: Path, sources_dir: Path | None = None) -> CheckRe
         warnings.append(
             KnowledgeProblem(str(sources_dir), None, "sources directory not found: source files not checked")
         )
+    # The sources folder's own README describes the folder; it is not a source of facts.
+    for s in kb.sources.values():
+        if Path(s.file).name.lower().startswith("readme"):
+            errors.append(KnowledgeProblem("sources", None, f"source {s.id!r} cites {s.file!r}, not a source document"))
     cited = {sid for e in kb.faq.values() for sid in e.sources}
     cited |= {sid for g in kb.guidelines.values() for sid in g.sources}
     for y in kb.fiscal_years.values():
         cited |= set(y.sources) | set(y.status.sources if y.status else []) | set(y.window.sources if y.window else [])
         cited |= {sid for f in y.figures for sid in f.sources}
-    cited |= set(kb.contact.sources) | {"fiscal-calendar"}
+    cited |= set(kb.contact.sources) | {CALENDAR_SOURCE}
     for sid in kb.sources:
         if sid not in cited:
             warnings.append(KnowledgeProblem("sources", None, f"source {sid!r} is never cited"))

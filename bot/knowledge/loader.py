@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from bot.knowledge.schema import (
+    Aspect,
     Contact,
     FaqEntry,
     FiscalYear,
@@ -55,6 +56,8 @@ class KnowledgeBase:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     # Where each entry was defined, so checks can point at it.
     locations: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    # Kinds of project no guideline covers (buying equipment, construction, running costs).
+    outside_guidelines: list[Aspect] = field(default_factory=list)
 
     def source_refs(self, ids: list[str]) -> list[Source]:
         return [self.sources[i] for i in ids if i in self.sources]
@@ -192,6 +195,7 @@ def _merge(
     years: dict[int, FiscalYear] = {}
     faq: dict[str, FaqEntry] = {}
     synonyms: list[SynonymGroup] = []
+    outside: list[Aspect] = []
     contact: Contact | None = None
     intents: Intents | None = None
     examples: list[str] = []
@@ -254,6 +258,7 @@ def _merge(
             locations[f"faq:{e.id}"] = (label, line)
             citations.append((label, line, f"entry {e.id!r}", e.sources))
         synonyms += kf.synonyms
+        outside += kf.outside_guidelines
         examples += kf.help_examples
         examples_en += kf.help_examples_en
 
@@ -293,4 +298,5 @@ def _merge(
         help_examples_en=examples_en,
         version="",
         locations=locations,
+        outside_guidelines=outside,
     )

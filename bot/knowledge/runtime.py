@@ -22,11 +22,12 @@ class ReloadResult:
 
 
 class KnowledgeRuntime:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, polite_particle: str = "ค่ะ") -> None:
         self.directory = Path(directory)
+        self.polite_particle = polite_particle  # BUDGETBOT_POLITE_PARTICLE, handed in by whoever builds this
         self._lock = threading.Lock()
         # Start-up must fail loudly on a broken knowledge base: there is no last good version yet.
-        self._assistant = Assistant.build(load_knowledge(self.directory))
+        self._assistant = Assistant.build(load_knowledge(self.directory), polite_particle=polite_particle)
 
     @property
     def assistant(self) -> Assistant:
@@ -50,7 +51,7 @@ class KnowledgeRuntime:
             if kb.version == self.version:
                 return ReloadResult(ok=True, version=self.version)
             try:
-                assistant = Assistant.build(kb)
+                assistant = Assistant.build(kb, polite_particle=self.polite_particle)
                 assistant.warm()  # here, off the event loop, not in the first question after the swap
             except Exception as exc:  # noqa: BLE001 - a bug in building must not replace the version that works
                 return self._rejected(exc)

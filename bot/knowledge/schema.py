@@ -18,9 +18,12 @@ class Strict(BaseModel):
 class Source(Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
-    posted: date | None = None  # None for the sources' own README (the fiscal-year calendar)
+    posted: date | None = None  # when it was posted or published
     file: str = Field(min_length=1)  # a file in ../shared/sources/
     summary: str = ""
+    # How answers cite it; without one, "DGA ลงวันที่ <posted>" (the DGA pages).
+    cite: str | None = None
+    cite_en: str | None = None
 
 
 class Contact(Strict):
@@ -31,6 +34,25 @@ class Contact(Strict):
     where_to_ask: str
     where_to_ask_en: str
     sources: list[str] = Field(min_length=1)
+
+
+class Aspect(Strict):
+    """Something a project delivers, or for whom, named the way a user should read it as a reason.
+
+    Found in a project description when every group in `all_of` has a word in it (Thai words as substrings,
+    English ones as whole words), e.g. a learning word and a word for government staff: training people who
+    are not staff is not Digital Skills."""
+
+    name: str
+    name_en: str
+    all_of: list[list[str]] = Field(min_length=1)
+
+    @field_validator("all_of")
+    @classmethod
+    def _no_empty_group(cls, v: list[list[str]]) -> list[list[str]]:
+        if any(not [w for w in group if w.strip()] for group in v):
+            raise ValueError("an all_of group has no words")
+        return v
 
 
 class Guideline(Strict):
@@ -48,6 +70,8 @@ class Guideline(Strict):
     keywords: list[str] = Field(min_length=1)
     # Words that point strongly (count double), e.g. the guideline's own English name.
     strong_keywords: list[str] = Field(default_factory=list)
+    # What a project that fits delivers, and for whom: the reasons the advisor gives.
+    aspects: list[Aspect] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list)  # kinds of projects, shown to users
     examples_en: list[str] = Field(default_factory=list)
     fiscal_years: list[int] = Field(min_length=1)
@@ -139,6 +163,28 @@ class Intents(Strict):
     unknown_topics: list[str] = Field(default_factory=list)
     follow_up_cues: list[str]  # แล้ว ... ล่ะ: the rest of the question comes from the conversation
     cancel: list[str]  # ยกเลิก: leave the guided check
+    # Small talk: answered with a short friendly reply, never with "out of scope".
+    thanks: list[str] = Field(default_factory=list)  # ขอบคุณ, thx
+    acknowledgements: list[str] = Field(default_factory=list)  # โอเค, รับทราบ, got it
+    laughter: list[str] = Field(default_factory=list)  # 555, ฮ่าๆ, lol
+    about_the_bot: list[str] = Field(default_factory=list)  # บอท, you: "what is this bot for" asks for help
+    # Words that make a clause a question (ไหม, อะไร, when ...): a message is cut into its questions only where
+    # each part asks something.
+    question_words: list[str] = Field(default_factory=list)
+    # Clause cues that start another question in the same message (อีกเรื่อง, also); removed from the part.
+    next_question_cues: list[str] = Field(default_factory=list)
+    # Openers that carry no question of their own (ขอสอบถาม, อยากทราบว่า, I have a question).
+    preambles: list[str] = Field(default_factory=list)
+    # The fiscal-year calendar itself: which fiscal year it is now, the months a fiscal year spans, which
+    # fiscal years are still open.
+    calendar_now: list[str] = Field(default_factory=list)
+    calendar_months: list[str] = Field(default_factory=list)
+    calendar_open: list[str] = Field(default_factory=list)
+    # A figure of one fiscal year (count, amount): asked for another year, the answer says the sources give it
+    # only for the year they do.
+    figure_words: list[str] = Field(default_factory=list)
+    # What / how / who: with a request word and a year, a question about the process, not about the status.
+    open_question_words: list[str] = Field(default_factory=list)
 
 
 class KnowledgeFile(Strict):
@@ -147,6 +193,8 @@ class KnowledgeFile(Strict):
     sources: list[Source] = Field(default_factory=list)
     contact: Contact | None = None
     guidelines: list[Guideline] = Field(default_factory=list)
+    # Kinds of project no guideline covers (buying equipment, construction, routine running costs).
+    outside_guidelines: list[Aspect] = Field(default_factory=list)
     fiscal_years: list[FiscalYear] = Field(default_factory=list)
     faq: list[FaqEntry] = Field(default_factory=list)
     synonyms: list[SynonymGroup] = Field(default_factory=list)

@@ -139,17 +139,33 @@
     return text.replace(TRAILING_SOURCE_LINE, "");
   }
 
-  function addAnswer(answer) {
-    const en = answer.language === "en";
+  function answerBubble(answer, en, suggestions) {
     const bubble = el("div", "msg bot");
     bubble.dataset.testid = "answer";
     if (answer.kind) bubble.dataset.kind = answer.kind;
     if (answer.title) bubble.appendChild(el("div", "title", answer.title));
     bubble.appendChild(el("div", "text", answerText(answer)));
-    for (const part of [badgesFor(answer, en), sourcesFor(answer, en), suggestionsFor(answer.suggestions)]) {
+    for (const part of [badgesFor(answer, en), sourcesFor(answer, en), suggestionsFor(suggestions)]) {
       if (part) bubble.appendChild(part);
     }
-    messages.appendChild(bubble);
+    return bubble;
+  }
+
+  function addAnswer(answer) {
+    const en = answer.language === "en";
+    const parts = Array.isArray(answer.parts) ? answer.parts : [];
+    if (parts.length === 0) {
+      messages.appendChild(answerBubble(answer, en, answer.suggestions));
+    } else {
+      // Several questions in one message: one bubble per answer, in order; the suggestions under the last.
+      parts.forEach(function (part, i) {
+        const bubble = answerBubble(part, en, i === parts.length - 1 ? answer.suggestions : null);
+        bubble.classList.add("part");
+        bubble.dataset.testid = "answer-part";
+        bubble.insertBefore(el("div", "part-label", (i + 1) + "/" + parts.length), bubble.firstChild);
+        messages.appendChild(bubble);
+      });
+    }
     scrollToEnd();
   }
 
