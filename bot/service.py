@@ -143,17 +143,26 @@ class AssistantService:
         """Run the assistant in the answer pool; the budget counts from when a worker starts the question
         (time queued behind other questions is not the question's fault). None state: leave it unchanged."""
         loop = asyncio.get_running_loop()
-        started = loop.create_future()
         assistant, today = self.provider.assistant, self.clock()
+        # One future and one timer per question (this is every message's path: no extra tasks or shields). The
+        # timer starts with no deadline; the worker sets it when it picks the question up.
+        budget = asyncio.timeout(None)
+        waiting = [True]  # False once the answer (or the timeout) is in: the budget is then left alone
+
+        def start_budget(deadline: float) -> None:
+            if waiting[0]:
+                budget.reschedule(deadline)
 
         def job() -> tuple[Answer, ConversationState]:
-            loop.call_soon_threadsafe(_set_once, started)
+            loop.call_soon_threadsafe(start_budget, loop.time() + self.answer_budget)
             return assistant.respond(question, state, today)
 
-        done = asyncio.ensure_future(self.answer_pool.run(job))
-        await asyncio.wait({started, done}, return_when=asyncio.FIRST_COMPLETED)
         try:
-            return await asyncio.wait_for(asyncio.shield(done), self.answer_budget)
+            async with budget:
+                try:
+                    return await self.answer_pool.run(job)
+                finally:
+                    waiting[0] = False
         except TimeoutError:
             # The worker thread cannot be stopped; it finishes on its own and its result is dropped.
             log.warning(
@@ -202,7 +211,8 @@ class AssistantService:
         if time.monotonic() < self._storage_paused_until:
             raise StorageSkipped("storage timed out recently; skipped for now")
         try:
-            return await asyncio.wait_for(call(), self.storage_timeout)
+            async with asyncio.timeout(self.storage_timeout):  # no task per call, unlike wait_for
+                return await call()
         except TimeoutError:
             # The thread running the call may stay blocked; nobody waits for it any more.
             self._storage_paused_until = time.monotonic() + self.storage_pause
@@ -253,11 +263,6 @@ class _KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
-
-def _set_once(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _trace(exc: BaseException) -> bool:
