@@ -536,7 +536,7 @@ class Pipeline:
 
     async def _quiet_moment(self) -> None:
         """Wait until no webhook is being handled, or `answer_defer` seconds: under a burst, acknowledging comes
-        first (the events are stored; they can wait a moment), and answering still goes on meanwhile."""
+        first (the events are stored; they can wait), and answering still goes on, at least one a period."""
         assert self._quiet is not None
         self._quiet.clear()
         with contextlib.suppress(TimeoutError):
