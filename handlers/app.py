@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import signal
 import sys
@@ -99,6 +100,9 @@ def create_app(
                 await channel.start()
                 pipeline.register(channel)  # type: ignore[arg-type]  # enabled channels are adapters
         await pipeline.start()  # resumes whatever a previous run left unfinished
+        # What start-up built (the knowledge, its indexes) lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise walk it all every so often and stall every request meanwhile.
+        gc.freeze()
         log.info(
             "budgetbot started",
             extra={

@@ -76,6 +76,7 @@ T = TypeVar("T")
 ERROR_NOTICE = "error"  # the notice an adapter renders when answering failed
 GAUGE_SECONDS = 5.0
 TIDY_EVERY = 600  # heartbeats between clean-ups of old instances and callbacks
+CLAIM_BATCH = 64  # lanes claimed per transaction (the scheduler claims again at once when it got them all)
 
 
 class LaneLost(Exception):
@@ -379,7 +380,8 @@ class Pipeline:
             self._wake.clear()
             if self._stopping:
                 return
-            free = self.policy.max_lanes - len(self._lanes)
+            # A bounded claim: a thousand lanes with their work in one transaction would hold the loop up.
+            free = min(CLAIM_BATCH, self.policy.max_lanes - len(self._lanes))
             if free <= 0 or not self._beat_at or time.monotonic() < self._storage_paused_until:
                 continue  # (no claims before our first heartbeat: others would see our lanes as ownerless)
             await self._adopt_orphans()
