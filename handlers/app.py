@@ -67,7 +67,9 @@ def create_app(
         _tune_process()
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
         try:
-            ctx.runtime = await ADMIN.run(KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle)
+            ctx.runtime = await ADMIN.run(
+                KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle, settings.sources_dir
+            )
         except KnowledgeLoadError as exc:  # no last good version yet: nothing to answer from
             log.error(
                 f"cannot start: the knowledge base has errors:\n{exc}",

@@ -91,7 +91,7 @@ def source_refs(kb: KnowledgeBase, ids: list[str]) -> list[SourceRef]:
     for i in ids:
         if i not in seen:
             seen.append(i)
-    return [SourceRef(id=s.id, title=s.title, posted=s.posted, file=s.file) for s in kb.source_refs(seen)]
+    return [SourceRef(id=s.id, title=s.title, posted=s.posted, file=s.file, url=s.url) for s in kb.source_refs(seen)]
 
 
 def with_sources(kb: KnowledgeBase, turn: Turn, text: str, ids: list[str]) -> str:
