@@ -7,15 +7,20 @@ anything else with a "text only" notice). In a group only a command (for this bo
 name learned from getMe) or a reply to one of the assistant's messages is answered, the mention taken out;
 memory is per person within the group. A tapped suggestion button is answered with its question, shown in bold
 above the answer; the button's question comes from its callback data (`q:` inline) or, for the longer ones, from
-the database (`h:` digest), so buttons keep working after a restart and on every instance.
+the database (`h:` digest), so buttons keep working after a restart and on every instance. Subscriptions (issue
+11): the buttons `sub:N` / `unsub:N`, the commands `/subscribe N` and `/unsubscribe [N]`, and the deep link
+`/start sub_N` ask for that action.
 
 Sending: one sendMessage per message, each recorded before the next (Telegram has no idempotency key, so a
 crash between a send and its record repeats at most that one message); a callback query is answered first, so
-the button's spinner stops. 429 RetryAfter is honoured.
+the button's spinner stops. 429 RetryAfter is honoured. Every sendMessage waits its turn in this process (at
+most 25 a second: Telegram allows a bot about 30), and a 403 (the user blocked the bot) is reported to the
+pipeline as forbidden, which makes the notifications forget that person's subscriptions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -52,7 +57,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.answer import Answer
+from bot.answer import ActionKind, Answer, SubscriptionAction
 from bot.settings import Settings
 from handlers.channel import AppContext, WebhookChannel
 from handlers.pipeline import (
@@ -65,6 +70,7 @@ from handlers.pipeline import (
     OutboxMessage,
     Outgoing,
     Parsed,
+    PushBatch,
     Rejection,
     ReplyHandle,
     SendResult,
@@ -73,7 +79,9 @@ from handlers.pipeline.policy import DeliveryPolicy
 from handlers.telegram_render import (
     ERROR_NOTICE,
     EXPIRED_SUGGESTION_TEXT,
+    SUBSCRIBE_DATA,
     TEXT_ONLY_NOTICE,
+    UNSUBSCRIBE_DATA,
     OutgoingMessage,
     SuggestionCallbacks,
     notice,
@@ -97,6 +105,25 @@ TEXT_ONLY = "text_only"
 EXPIRED = "expired"
 _NOTICES = {TEXT_ONLY: TEXT_ONLY_NOTICE, EXPIRED: EXPIRED_SUGGESTION_TEXT}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+SEND_INTERVAL = 1 / 25  # seconds between sendMessage calls: at most 25 a second (Telegram allows about 30)
+START_SUBSCRIBE = "sub_"  # deep link: t.me/<bot>?start=sub_2571
+
+
+def callback_action(data: str) -> str | None:
+    """The stored action of a subscription button's data (None: another kind of button)."""
+    for prefix, kind in ((SUBSCRIBE_DATA, ActionKind.SUBSCRIBE), (UNSUBSCRIBE_DATA, ActionKind.UNSUBSCRIBE)):
+        if data.startswith(prefix):
+            return command_action(kind, data[len(prefix) :])
+    return None
+
+
+def command_action(kind: ActionKind, argument: str) -> str:
+    """`/subscribe 2571`, `/unsubscribe`, `/unsubscribe 2571` as a stored action; a subscribe without a usable year
+    is "subscribe:" (answered by asking which year)."""
+    year = argument.strip().split()[0] if argument.strip() else ""
+    if year.isdigit() and len(year) == 4:
+        return SubscriptionAction(kind=kind, fiscal_year=int(year)).encode()
+    return "unsubscribe:all" if kind is ActionKind.UNSUBSCRIBE else "subscribe:"
 
 
 class StoredCallbacks(SuggestionCallbacks):
@@ -130,6 +157,9 @@ class TelegramChannel(WebhookChannel):
         self.bot: Bot | None = None
         self._last_start_attempt: float | None = None
         self._stopping = False
+        self._next_send = 0.0  # time.monotonic() before which no sendMessage starts (see pace)
+
+    forbidden_means_blocked = True  # a 403 on sendMessage: the user blocked the bot (or it was removed)
 
     @property
     def enabled(self) -> bool:
@@ -249,13 +279,19 @@ class TelegramChannel(WebhookChannel):
             return None
         question: str | None = None
         notice_key: str | None = None
-        command, target, _args = _command(message)
+        action: str | None = None
+        command, target, args = _command(message)
         if command is not None:
             if target and (self.bot is None or target.lower() != (self.bot.username or "").lower()):
                 ignore(EventOutcome.NOT_ADDRESSED, "a command for another bot")
                 return None
             question = WELCOME_QUESTION if command == "start" else HELP_QUESTION
-            if command not in ("start", "help") and group:
+            if command == "subscribe" or (command == "start" and args.startswith(START_SUBSCRIBE)):
+                question = None
+                action = command_action(ActionKind.SUBSCRIBE, args.removeprefix(START_SUBSCRIBE))
+            elif command == "unsubscribe":
+                question, action = None, command_action(ActionKind.UNSUBSCRIBE, args)
+            elif command not in ("start", "help") and group:
                 ignore(EventOutcome.NOT_ADDRESSED, "an unknown command in a group (maybe for another bot)")
                 return None
         elif message.text:
@@ -279,6 +315,7 @@ class TelegramChannel(WebhookChannel):
             received_at=received_at,
             question=question,
             notice=notice_key,
+            action=action,
         )
 
     async def _tap(self, update: Update, received_at: float, ignore: Any) -> InboundEvent | None:
@@ -286,7 +323,8 @@ class TelegramChannel(WebhookChannel):
         assert query is not None
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         group = query.message is not None and query.message.chat.type in _GROUPS
-        question = await self._callback_question(query.data or "")
+        action = callback_action(query.data or "")
+        question = None if action is not None else await self._callback_question(query.data or "")
         return InboundEvent(
             channel=CHANNEL,
             event_id=str(update.update_id),
@@ -296,7 +334,8 @@ class TelegramChannel(WebhookChannel):
             occurred_at=received_at,  # a tap carries no time of its own (the message it is under may be old)
             received_at=received_at,
             question=question,
-            notice=None if question else EXPIRED,
+            notice=None if question or action else EXPIRED,
+            action=action,
         )
 
     async def _callback_question(self, data: str) -> str | None:
@@ -349,6 +388,27 @@ class TelegramChannel(WebhookChannel):
 
     def render_notice(self, event: InboundEvent, notice_key: str) -> Outgoing:
         return self._outgoing(event.handle, [notice(_NOTICES.get(notice_key, ERROR_NOTICE))], {})
+
+    def render_push(self, answer: Answer) -> Outgoing:
+        """A notification's messages. Without suggestion buttons: their digests are stored with answers only."""
+        messages = render_answer(answer.model_copy(update={"suggestions": []}), self.callbacks)
+        self.callbacks.taken()
+        return self._outgoing(ReplyHandle(to=""), messages, {})
+
+    def push_batches(self, outgoing: Outgoing, recipients: list[str]) -> list[PushBatch]:
+        """One message per chat, in that chat's lane (after its answers, in order)."""
+        return [PushBatch(to=chat, parts=outgoing.parts, count=1, chat=chat) for chat in recipients]
+
+    async def pace(self, message: OutboxMessage) -> None:
+        """At most 25 sendMessage calls a second from this process (answers and notifications alike)."""
+        part = message.parts[message.parts_done] if message.parts_done < len(message.parts) else {}
+        if part.get("method") != "sendMessage":
+            return
+        now = time.monotonic()
+        start = max(now, self._next_send)
+        self._next_send = start + SEND_INTERVAL
+        if start > now:
+            await asyncio.sleep(start - now)
 
     @staticmethod
     def _outgoing(handle: ReplyHandle, messages: list[OutgoingMessage], callbacks: dict[str, str]) -> Outgoing:

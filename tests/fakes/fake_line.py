@@ -4,7 +4,11 @@ The fake is a small aiohttp app in a background thread. It records every request
 raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, the access token;
 reply tokens are single-use and expire `reply_token_lifetime` seconds after they were issued by
 `new_reply_token`, an unknown token is invalid; a push whose `X-Line-Retry-Key` was accepted before gets 409)
-so a call that real LINE would reject is rejected here too. Failures can be scripted: the next N replies fail
+so a call that real LINE would reject is rejected here too. Multicast takes 1-500 user ids (`U` + 32 hex digits)
+and, like push, an `X-Line-Retry-Key` that must be a UUID (409 when it was accepted before). The monthly quota
+(`GET /v2/bot/message/quota` and `/quota/consumption`) is `set_quota(n)` (None: unlimited); every pushed or
+multicast message counts once per recipient (replies are free, as on LINE), and a call past the quota gets 429
+"You have reached your monthly limit." Failures can be scripted: the next N replies fail
 with a 5xx, hang past the client's timeout, or get 400 "Invalid reply token"; every reply can be slowed down
 (`delay_replies`), every call too (`slow_down`), and the whole API taken down for a while (`take_down`).
 """
@@ -16,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -31,6 +36,10 @@ from tests.fakes.background import BackgroundServer
 
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
+QUOTA_PATH = "/v2/bot/message/quota"
+CONSUMPTION_PATH = "/v2/bot/message/quota/consumption"
+MAX_MULTICAST_IDS = 500  # LINE: "to" holds 1-500 user ids
 LOADING_PATH = "/v2/bot/chat/loading/start"
 RICH_MENU_PATH = "/v2/bot/richmenu"
 DEFAULT_RICH_MENU_PREFIX = "/v2/bot/user/all/richmenu/"
@@ -108,6 +117,9 @@ class FakeLine(BackgroundServer):
         self._late_pushes: list[float] = []  # seconds: accepted at once, answered only after that long
         self._reply_delay = 0.0
         self._reject_tokens = False
+        self._fail_multicasts: list[int] = []
+        self.quota: int | None = None  # messages a month; None: no limit ("type": "none")
+        self.usage = 0  # messages counted against the quota this month
         self.rich_menus: dict[str, dict[str, Any]] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu: str | None = None
@@ -122,6 +134,16 @@ class FakeLine(BackgroundServer):
     def fail_next_pushes(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._fail_pushes.extend([status] * count)
+
+    def fail_next_multicasts(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_multicasts.extend([status] * count)
+
+    def set_quota(self, quota: int | None, usage: int | None = None) -> None:
+        with self._lock:
+            self.quota = quota
+            if usage is not None:
+                self.usage = usage
 
     def hang_next_replies(self, count: int, seconds: float = 30.0) -> None:
         """The next replies get no answer for `seconds` (then a 500): the client should time out first.
@@ -168,6 +190,13 @@ class FakeLine(BackgroundServer):
     def pushes(self, *, ok_only: bool = True) -> list[RecordedRequest]:
         return self.requests_to(PUSH_PATH, ok_only=ok_only)
 
+    def multicasts(self, *, ok_only: bool = True) -> list[RecordedRequest]:
+        return self.requests_to(MULTICAST_PATH, ok_only=ok_only)
+
+    def multicast_recipients(self) -> list[str]:
+        """Every user id of every accepted multicast, once per time it was sent to (duplicates kept)."""
+        return [to for r in self.multicasts() for to in r.json["to"]]
+
     def wait_for(
         self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0
     ) -> list[RecordedRequest]:
@@ -203,6 +232,8 @@ class FakeLine(BackgroundServer):
             self._late_pushes.clear()
             self._reply_delay = 0.0
             self._reject_tokens = False
+            self._fail_multicasts.clear()
+            self.quota, self.usage = None, 0
 
     # --- server ----------------------------------------------------------------------------------
 
@@ -282,6 +313,15 @@ class FakeLine(BackgroundServer):
             return await self._reply(data, request_id)
         if method == "POST" and path == PUSH_PATH:
             return self._push(request, data, request_id)
+        if method == "POST" and path == MULTICAST_PATH:
+            return self._multicast(request, data, request_id)
+        if method == "GET" and path == QUOTA_PATH:
+            with self._lock:
+                quota = self.quota
+            return 200, ({"type": "none"} if quota is None else {"type": "limited", "value": quota}), request_id
+        if method == "GET" and path == CONSUMPTION_PATH:
+            with self._lock:
+                return 200, {"totalUsage": self.usage}, request_id
         if method == "POST" and path == LOADING_PATH:
             return 202, {}, request_id
         if method == "POST" and path == RICH_MENU_PATH:
@@ -340,6 +380,8 @@ class FakeLine(BackgroundServer):
 
     def _push(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         key = request.headers.get("X-Line-Retry-Key")
+        if key is not None and not _is_uuid(key):
+            return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}, headers
         with self._lock:
             if key is not None and key in self._accepted_retry_keys:
                 return (
@@ -356,9 +398,59 @@ class FakeLine(BackgroundServer):
         if errors:
             return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
         with self._lock:
+            if self._over_quota(1):
+                return 429, {"message": "You have reached your monthly limit."}, headers
+            self.usage += 1
             if key is not None:
                 self._accepted_retry_keys.add(key)
         return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
+
+    def _over_quota(self, recipients: int) -> bool:
+        return self.quota is not None and self.usage + recipients > self.quota
+
+    def _multicast(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        key = request.headers.get("X-Line-Retry-Key")
+        if key is not None and not _is_uuid(key):
+            return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}, headers
+        with self._lock:
+            if key is not None and key in self._accepted_retry_keys:
+                return (
+                    409,
+                    {"message": "The retry key is already accepted"},
+                    {**headers, "x-line-accepted-request-id": "1"},
+                )
+            fail = self._fail_multicasts.pop(0) if self._fail_multicasts else None
+        if fail is not None:
+            return fail, {"message": "An error occurred in the internal server"}, headers
+        to = data.get("to") if isinstance(data, dict) else None
+        if (
+            not isinstance(to, list)
+            or not 1 <= len(to) <= MAX_MULTICAST_IDS
+            or not all(isinstance(u, str) and _USER_ID.fullmatch(u) for u in to)
+        ):
+            detail = [{"message": f"Size must be between 1 and {MAX_MULTICAST_IDS} user ids", "property": "to"}]
+            return 400, {"message": "The request body has 1 error(s)", "details": detail}, headers
+        errors = message_errors(data.get("messages"))
+        if errors:
+            return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
+        with self._lock:
+            if self._over_quota(len(to)):
+                return 429, {"message": "You have reached your monthly limit."}, headers
+            self.usage += len(to)
+            if key is not None:
+                self._accepted_retry_keys.add(key)
+        return 200, {}, headers
+
+
+_USER_ID = re.compile(r"U[0-9a-f]{32}")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager
