@@ -378,8 +378,10 @@ class LineChannel(WebhookChannel):
         super().__init__(ctx)
         self.api: LineApi | None = None
         self.rendered = RenderCache()
-        # One quota check and multicast at a time in this process, so two batches cannot both pass the same check.
+        # One quota check at a time in this process, counting the recipients of multicasts in flight as used, so
+        # two batches cannot both pass the same check.
         self._quota_lock = asyncio.Lock()
+        self._in_flight = 0
 
     @property
     def enabled(self) -> bool:
@@ -592,27 +594,32 @@ class LineChannel(WebhookChannel):
         self, api: LineApi, to: list[str], messages: list[dict[str, Any]], retry_key: str, attempt: Attempt
     ) -> SendResult:
         """One batch of a notification: the quota first, then the multicast with the batch's stored retry key."""
-        async with self._quota_lock:
-            if not attempt.maybe_sent:  # a batch that may have gone through is not held back by its own usage
+        reserved = 0
+        if not attempt.maybe_sent:  # a batch that may have gone through is not held back by its own usage
+            async with self._quota_lock:  # checks one at a time, counting the batches in flight as used
                 try:
                     quota, used = await api.quota_left(attempt.timeout)
                 except Exception as exc:  # noqa: BLE001
                     return SendResult.failed(classify(exc))
-                if quota is not None and used + len(to) > quota:
+                if quota is not None and used + self._in_flight + len(to) > quota:
                     detail = f"{len(to)} recipients, {used} of the month's {quota} messages used"
                     log.warning("multicast held: the monthly quota would be exceeded", extra={"channel": CHANNEL})
                     return SendResult.failed(
                         FailureReason.QUOTA_EXCEEDED, retry_after=QUOTA_RECHECK_SECONDS, detail=detail
                     )
-            try:
-                await api.multicast(to, messages, retry_key, attempt.timeout)
-            except ApiException as exc:
-                if exc.status == 409:  # this retry key was accepted before: an earlier attempt went through
-                    return SendResult.delivered("multicast")
-                reason = classify(exc)
-                if reason is FailureReason.QUOTA_EXCEEDED:
-                    return SendResult.failed(reason, retry_after=QUOTA_RECHECK_SECONDS, detail="LINE: monthly limit")
-                return SendResult.failed(reason)
-            except Exception as exc:  # noqa: BLE001
-                return SendResult.failed(classify(exc))
+                reserved = len(to)
+                self._in_flight += reserved
+        try:
+            await api.multicast(to, messages, retry_key, attempt.timeout)
+        except ApiException as exc:
+            if exc.status == 409:  # this retry key was accepted before: an earlier attempt went through
+                return SendResult.delivered("multicast")
+            reason = classify(exc)
+            if reason is FailureReason.QUOTA_EXCEEDED:
+                return SendResult.failed(reason, retry_after=QUOTA_RECHECK_SECONDS, detail="LINE: monthly limit")
+            return SendResult.failed(reason)
+        except Exception as exc:  # noqa: BLE001
+            return SendResult.failed(classify(exc))
+        finally:
+            self._in_flight -= reserved
         return SendResult.delivered("multicast")

@@ -118,6 +118,7 @@ class FakeLine(BackgroundServer):
         self._reply_delay = 0.0
         self._reject_tokens = False
         self._fail_multicasts: list[int] = []
+        self._late_multicasts: list[float] = []
         self.quota: int | None = None  # messages a month; None: no limit ("type": "none")
         self.usage = 0  # messages counted against the quota this month
         self.rich_menus: dict[str, dict[str, Any]] = {}
@@ -138,6 +139,12 @@ class FakeLine(BackgroundServer):
     def fail_next_multicasts(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._fail_multicasts.extend([status] * count)
+
+    def answer_next_multicasts_late(self, count: int, seconds: float = 30.0) -> None:
+        """The next multicasts are accepted (sent, their retry keys recorded) but answered only after `seconds`:
+        a server killed meanwhile does not know they went through."""
+        with self._lock:
+            self._late_multicasts.extend([seconds] * count)
 
     def set_quota(self, quota: int | None, usage: int | None = None) -> None:
         with self._lock:
@@ -233,6 +240,7 @@ class FakeLine(BackgroundServer):
             self._reply_delay = 0.0
             self._reject_tokens = False
             self._fail_multicasts.clear()
+            self._late_multicasts.clear()
             self.quota, self.usage = None, 0
 
     # --- server ----------------------------------------------------------------------------------
@@ -281,9 +289,10 @@ class FakeLine(BackgroundServer):
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
         self._record(request, body, data, status)
-        if request.method == "POST" and request.path == PUSH_PATH and status == 200:
+        if request.method == "POST" and request.path in (PUSH_PATH, MULTICAST_PATH) and status == 200:
             with self._lock:
-                late = self._late_pushes.pop(0) if self._late_pushes else 0.0
+                waiting = self._late_pushes if request.path == PUSH_PATH else self._late_multicasts
+                late = waiting.pop(0) if waiting else 0.0
             if late:
                 assert self._release is not None
                 with suppress(TimeoutError):
