@@ -594,21 +594,20 @@ class LineChannel(WebhookChannel):
         self, api: LineApi, to: list[str], messages: list[dict[str, Any]], retry_key: str, attempt: Attempt
     ) -> SendResult:
         """One batch of a notification: the quota first, then the multicast with the batch's stored retry key."""
-        reserved = 0
-        if not attempt.maybe_sent:  # a batch that may have gone through is not held back by its own usage
-            async with self._quota_lock:  # checks one at a time, counting the batches in flight as used
-                try:
-                    quota, used = await api.quota_left(attempt.timeout)
-                except Exception as exc:  # noqa: BLE001
-                    return SendResult.failed(classify(exc))
-                if quota is not None and used + self._in_flight + len(to) > quota:
-                    detail = f"{len(to)} recipients, {used} of the month's {quota} messages used"
-                    log.warning("multicast held: the monthly quota would be exceeded", extra={"channel": CHANNEL})
-                    return SendResult.failed(
-                        FailureReason.QUOTA_EXCEEDED, retry_after=QUOTA_RECHECK_SECONDS, detail=detail
-                    )
-                reserved = len(to)
-                self._in_flight += reserved
+        # Checked before every attempt, also of a batch resumed after a restart (all batches are: they are stored
+        # before any instance takes them). One that did go through before a crash and is now held by a full quota
+        # is resolved by the 409 once the quota allows; nobody gets it twice.
+        async with self._quota_lock:  # one check at a time, counting the batches in flight as used
+            try:
+                quota, used = await api.quota_left(attempt.timeout)
+            except Exception as exc:  # noqa: BLE001
+                return SendResult.failed(classify(exc))
+            if quota is not None and used + self._in_flight + len(to) > quota:
+                detail = f"{len(to)} recipients, {used} of the month's {quota} messages used"
+                log.warning("multicast held: the monthly quota would be exceeded", extra={"channel": CHANNEL})
+                return SendResult.failed(FailureReason.QUOTA_EXCEEDED, retry_after=QUOTA_RECHECK_SECONDS, detail=detail)
+            reserved = len(to)
+            self._in_flight += reserved
         try:
             await api.multicast(to, messages, retry_key, attempt.timeout)
         except ApiException as exc:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from tests.support.notify import (
     TG_TOKEN,
     TOKEN,
     YEAR,
+    Knowledge,
     TelegramUpdates,
     admin,
     knowledge_copy,
@@ -36,6 +39,8 @@ from tests.support.notify import (
     server,
     settled,
     subscriptions,
+    wait_replies,
+    wait_subscriptions,
 )
 from tests.support.server import ServerProcess
 
@@ -63,10 +68,14 @@ def _subscribe_everyone(s: ServerProcess, line: FakeLine, tg: FakeTelegram) -> N
     updates.tap(TG_CHATS[1], f"sub:{YEAR}")
     updates.text(TG_CHATS[2], f"/start sub_{YEAR}")
     updates.text(TG_BLOCKED, f"แจ้งเตือนเมื่อปีงบ {YEAR} เปิดรับ")  # in words
-    settled(s)
+    wait_replies(line, LINE_SUBSCRIBERS + len(NEVER))
+    everyone = {"line": LINE_SUBSCRIBERS, "telegram": 4}
+    wait_subscriptions(s, {"fiscal_years": {str(YEAR): everyone}, "total": everyone})
     post_line(s, line_postbacks([line_user(i) for i in UNSUBSCRIBED], f"action=unsubscribe&fy={YEAR}"))
     post_line(s, line_unfollows([line_user(i) for i in UNFOLLOWED]))
-    settled(s)
+    wait_replies(line, LINE_SUBSCRIBERS + len(NEVER) + len(UNSUBSCRIBED))
+    left = {"line": len(_remaining()), "telegram": 4}
+    wait_subscriptions(s, {"fiscal_years": {str(YEAR): left}, "total": left})
     tg.block(TG_BLOCKED)
 
 
@@ -122,7 +131,7 @@ def test_a_window_reaches_each_subscriber_once(backend: str, tmp_path: Path, req
             assert time.monotonic() - started < 20, "the reload answers at once; sending goes on in the background"
             line.wait_for(lambda _: len(line.multicast_recipients()) >= len(_remaining()), timeout=60)
             tg.wait_for(lambda _: sum("🔔" in c.text for c in tg.sent_messages()) >= len(TG_CHATS), timeout=60)
-            settled(s)
+            settled(s, line, tg)
             _assert_each_once(line, tg)
             # The blocked chat answered 403: every subscription of theirs is gone.
             assert subscriptions(s)["total"] == {"line": len(_remaining()), "telegram": len(TG_CHATS)}
@@ -133,6 +142,163 @@ def test_a_window_reaches_each_subscriber_once(backend: str, tmp_path: Path, req
             # The same window loaded again: nothing more goes out.
             assert admin(s, "POST", "/reload").status_code == 200
             time.sleep(2)
-            settled(s)
+            settled(s, line, tg)
             _assert_each_once(line, tg)
             assert len(notifications(s)) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kill_9_in_the_middle_of_sending_then_a_restart(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = _database(backend, request)
+    kb = knowledge_copy(tmp_path)
+    users = [line_user(i) for i in range(LINE_SUBSCRIBERS)]
+    with FakeLine(access_token=TOKEN) as line:
+        home = tmp_path / "home"
+        env = notify_env(home, kb, line, None, database_url=url)
+        with server(env, home) as s:
+            post_line(s, line_postbacks(users, f"action=subscribe&fy={YEAR}"))
+            wait_replies(line, len(users))
+            kb.add_window(YEAR, OPENS, CLOSES)
+            # The first multicast goes through at LINE, but its answer never reaches the server: killed meanwhile.
+            line.answer_next_multicasts_late(1, seconds=30.0)
+            assert admin(s, "POST", "/reload").status_code == 200
+            line.wait_for(lambda _: len(line.multicasts()) >= 1, timeout=60)
+            s.process.kill()  # kill -9
+            s.process.wait(10)
+        killed_at = len(line.multicasts(ok_only=False))
+        # Restarted with the same database (no reload): the pending batches are resumed with their stored keys.
+        with server(env, home) as s:
+            line.wait_for(lambda _: len(set(line.multicast_recipients())) >= len(users), timeout=90)
+            settled(s, line)
+            sent = Counter(line.multicast_recipients())
+            assert set(sent) == set(users) and max(sent.values()) == 1, "everyone once, across the kill"
+            resumed = line.multicasts(ok_only=False)[killed_at:]
+            accepted_keys = {r.headers["x-line-retry-key"] for r in line.multicasts()}
+            duplicates = [r for r in resumed if r.status == 409]
+            assert duplicates, "the batch that went through before the kill was retried with its stored key"
+            assert all(r.headers["x-line-retry-key"] in accepted_keys for r in duplicates)
+            [made] = notifications(s)
+            assert made["delivered"]["line"] == len(users) and made["status"] == "sent"
+
+
+@pytest.mark.postgres
+def test_two_instances_on_one_postgresql_send_once_between_them(tmp_path: Path, postgres_url: str) -> None:
+    kb = knowledge_copy(tmp_path)
+    users = [line_user(i) for i in range(LINE_SUBSCRIBERS)]
+    with FakeLine(access_token=TOKEN) as line, ExitStack() as stack:
+        servers = []
+        for name in ("a", "b"):
+            home = tmp_path / name
+            servers.append(
+                stack.enter_context(server(notify_env(home, kb, line, None, database_url=postgres_url), home))
+            )
+        a, b = servers
+        post_line(a, line_postbacks(users[: len(users) // 2], f"action=subscribe&fy={YEAR}"))
+        post_line(b, line_postbacks(users[len(users) // 2 :], f"action=subscribe&fy={YEAR}"))
+        wait_replies(line, len(users))
+        kb.add_window(YEAR, OPENS, CLOSES)
+        with ThreadPoolExecutor(2) as pool:  # both reload at once: one of them tells the subscribers
+            statuses = list(pool.map(lambda s: admin(s, "POST", "/reload").status_code, servers))
+        assert statuses == [200, 200]
+        line.wait_for(lambda _: len(line.multicast_recipients()) >= len(users), timeout=60)
+        time.sleep(2)
+        settled(a, line)
+        settled(b, line)
+        sent = Counter(line.multicast_recipients())
+        assert set(sent) == set(users) and max(sent.values()) == 1
+        assert len(notifications(a)) == len(notifications(b)) == 1
+
+
+def _restart_on(day: str, kb: Knowledge, line: FakeLine, home: Path) -> list[str]:
+    """Start the server with "today" = day, let it do what is due, stop it; the texts multicast meanwhile."""
+    before = len(line.multicasts())
+    with server(notify_env(home, kb, line, None, today=day), home) as s:
+        settled(s, line)  # the notifier looks at start-up
+    return multicast_texts_since(line, before)
+
+
+def multicast_texts_since(line: FakeLine, index: int) -> list[str]:
+    return [m["text"] for r in line.multicasts()[index:] for m in r.json["messages"] if m.get("type") == "text"]
+
+
+def test_opening_day_and_reminders_on_fixed_dates(tmp_path: Path) -> None:
+    kb = knowledge_copy(tmp_path)
+    kb.add_window(YEAR, date(2026, 12, 1), date(2026, 12, 20))  # known before anyone subscribes
+    thai, english = line_user(1), line_user(2)
+    home = tmp_path / "home"
+    with FakeLine(access_token=TOKEN) as line:
+        with server(notify_env(home, kb, line, None, today="2026-11-21"), home) as s:
+            post_line(s, line_postbacks([thai], f"action=subscribe&fy={YEAR}"))
+            post_line(s, [text_event(f"notify me when FY{YEAR} opens", source=user_source(english))])
+            wait_replies(line, 2)
+            replies = [r.json["messages"][0]["text"] for r in line.replies()]
+            # Subscribing to a year whose window is known: the window is in the confirmation.
+            assert any(THAI_OPENS in r and "20 ธันวาคม 2569" in r for r in replies)
+            assert any("1 December 2026" in r or "December" in r for r in replies), replies
+            assert not line.multicasts(), "the window was known before they subscribed: no separate message"
+        opening = _restart_on("2026-12-01", kb, line, home)
+        assert len(opening) == 2 and all("เปิดรับคำขอแล้ว" in t or "now accepting" in t for t in opening)
+        assert _restart_on("2026-12-05", kb, line, home) == []
+        seven = _restart_on("2026-12-13", kb, line, home)
+        assert len(seven) == 2 and any("อีก 7 วัน" in t for t in seven)
+        assert _restart_on("2026-12-13", kb, line, home) == [], "once, however many restarts that day"
+        one = _restart_on("2026-12-19", kb, line, home)
+        assert len(one) == 2 and any("พรุ่งนี้" in t for t in one)
+        assert _restart_on("2026-12-21", kb, line, home) == []
+        sent = Counter(line.multicast_recipients())
+        assert sent == {thai: 3, english: 3}  # opening, 7 days, 1 day
+        assert all(len(r.json["to"]) == 1 for r in line.multicasts())
+
+
+def test_announcements_dry_run_for_real_and_held_by_the_quota(tmp_path: Path) -> None:
+    kb = knowledge_copy(tmp_path)
+    this_year = [line_user(i) for i in range(5)]
+    next_year = [line_user(4), line_user(5), line_user(6)]  # user 4 follows both years
+    with FakeLine(access_token=TOKEN) as line, FakeTelegram(token=TG_TOKEN) as tg:
+        home = tmp_path / "home"
+        with server(notify_env(home, kb, line, tg), home) as s:
+            post_line(s, line_postbacks(this_year, f"action=subscribe&fy={YEAR}"))
+            post_line(s, line_postbacks(next_year, f"action=subscribe&fy={YEAR + 1}"))
+            updates = TelegramUpdates(s)
+            updates.text(8001, f"/subscribe {YEAR}")
+            updates.tap(8002, f"sub:{YEAR}")
+            wait_replies(line, len(this_year) + len(next_year))
+            tg.wait_for(lambda _: len(tg.sent_messages()) >= 2, timeout=60)
+            assert subscriptions(s) == {
+                "fiscal_years": {str(YEAR): {"line": 5, "telegram": 2}, str(YEAR + 1): {"line": 3, "telegram": 0}},
+                "total": {"line": 7, "telegram": 2},
+            }
+            text = "สพร. ขยายเวลารับฟังความคิดเห็นถึงวันศุกร์นี้"
+            dry = admin(s, "POST", "/announce", {"text": text, "fiscal_year": YEAR, "dry_run": True}).json()
+            assert dry["recipients"] == {"line": 5, "telegram": 2} and dry["id"] is None
+            everyone = admin(s, "POST", "/announce", {"text": text, "fiscal_year": None, "dry_run": True}).json()
+            assert everyone["recipients"] == {"line": 7, "telegram": 2}
+            time.sleep(1)
+            assert not line.multicasts() and notifications(s) == [], "a dry run sends nothing"
+
+            real = admin(s, "POST", "/announce", {"text": text, "fiscal_year": YEAR})
+            assert real.status_code == 200 and real.json()["recipients"] == {"line": 5, "telegram": 2}
+            line.wait_for(lambda _: len(line.multicast_recipients()) >= 5, timeout=30)
+            tg.wait_for(lambda _: sum(text in c.text for c in tg.sent_messages()) >= 2, timeout=30)
+            settled(s, line, tg)
+            assert sorted(line.multicast_recipients()) == sorted(this_year)
+            assert all(text in t and "📢" in t for t in multicast_texts(line))
+
+            # LINE's monthly quota has room for 3 more messages: the 7-person announcement is held, and says why.
+            line.set_quota(line.usage + 3)
+            held = admin(s, "POST", "/announce", {"text": "ประกาศที่สอง", "fiscal_year": None})
+            assert held.status_code == 200 and held.json()["recipients"] == {"line": 7, "telegram": 2}
+            deadline = time.monotonic() + 30
+            while True:
+                latest = notifications(s)[0]
+                if latest["held"]["line"] == 7 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            assert latest["held"] == {"line": 7, "telegram": 0} and latest["status"] == "pending"
+            assert any("quota_exceeded" in r and "8 messages" in r for r in latest["reasons"]), latest["reasons"]
+            assert len(line.multicasts()) == 1, "nothing more was multicast"
+
+            assert admin(s, "POST", "/announce", {"text": "  "}).status_code == 422
+            assert admin(s, "POST", "/announce", {"text": "x", "fiscal_year": "soon"}).status_code == 422

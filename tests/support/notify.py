@@ -168,23 +168,34 @@ class TelegramUpdates:
         self._post(callback_update(self.next_id, data, chat_id=chat))
 
 
-def settled(server: ServerProcess, timeout: float = 120.0) -> None:
-    """Wait until the server's pipeline has nothing stored waiting (its /metrics gauges at 0 twice in a row)."""
+def wait_replies(line: FakeLine, count: int, timeout: float = 120.0) -> None:
+    """Until LINE has accepted `count` replies (the confirmations of subscribing, say)."""
+    line.wait_for(lambda _: len(line.replies()) >= count, timeout=timeout)
+
+
+def settled(server: ServerProcess, *fakes: FakeLine | FakeTelegram, timeout: float = 120.0, quiet: float = 2.0) -> None:
+    """Until every notification is sent (none pending or held) and the fake APIs got no call for `quiet` seconds."""
     deadline = time.monotonic() + timeout
-    zero = 0
+    last, since = -1, time.monotonic()
     while True:
-        text = httpx.get(f"{server.base_url}/metrics", timeout=10.0).text
-        values = {
-            line.split()[0]: float(line.split()[1])
-            for line in text.splitlines()
-            if line.startswith(("budgetbot_inbox_pending ", "budgetbot_outbox_pending "))
-        }
-        zero = zero + 1 if values and not any(values.values()) else 0
-        if zero >= 2:
+        calls = sum(len(f.requests) if isinstance(f, FakeLine) else len(f.calls) for f in fakes)
+        if calls != last:
+            last, since = calls, time.monotonic()
+        sent = all(n["status"] == "sent" for n in notifications(server))
+        if sent and time.monotonic() - since >= quiet:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"pipeline not settled in {timeout}s: {values}")
-        time.sleep(0.5)
+            raise AssertionError(f"notifications not settled in {timeout}s: {notifications(server)}")
+        time.sleep(0.2)
+
+
+def wait_subscriptions(server: ServerProcess, expected: dict[str, Any], timeout: float = 60.0) -> None:
+    """Until GET /admin/subscriptions says `expected` (subscribing is done once its reply is composed)."""
+    deadline = time.monotonic() + timeout
+    while (got := subscriptions(server)) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"subscriptions: {got}, expected {expected}")
+        time.sleep(0.2)
 
 
 def subscriptions(server: ServerProcess) -> dict[str, Any]:
