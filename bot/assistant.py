@@ -181,15 +181,22 @@ class Assistant:
     def respond(self, question: str, state: ConversationState | None, today: date) -> tuple[Answer, ConversationState]:
         text = question if isinstance(question, str) else ""
         state = state or ConversationState()
-        whole = self.analyzer.analyze(text)
+        seen: dict[str, Analyzed] = {}
+
+        def analyze(piece: str) -> Analyzed:  # each distinct text of this message analyzed once
+            if piece not in seen:
+                seen[piece] = self.analyzer.analyze(piece)
+            return seen[piece]
+
+        whole = analyze(text)
         language = message_language(whole)  # one message, one language: its parts too
-        pieces = self.splitter.split(text) if self._may_split(whole, state) else [text]
+        pieces = self.splitter.split(text, analyze) if self._may_split(whole, state) else [text]
         if len(pieces) == 1:
             answer, state = self._answer(whole, language, today, state)
         else:
             parts: list[Answer] = []
             for piece in pieces:
-                part, state = self._answer(self.analyzer.analyze(piece), language, today, state)
+                part, state = self._answer(analyze(piece), language, today, state)
                 parts.append(part)
             answer = combine(parts, language)
         return answer.model_copy(update={"knowledge_version": self.kb.version}), state

@@ -61,14 +61,17 @@ class QuestionSplitter:
         )
         self._cue_set = PhraseSet(analyzer, next_question_cues)
 
-    def split(self, text: str) -> list[str]:
-        """The questions of a message, in order: [text] itself when it asks one thing (or nothing)."""
+    def split(self, text: str, analyze: Callable[[str], Analyzed] | None = None) -> list[str]:
+        """The questions of a message, in order: [text] itself when it asks one thing (or nothing).
+
+        `analyze`: the caller's (memoized) analysis, so a piece that becomes a question is analyzed once."""
+        analyze = analyze or self._analyzer.analyze
         raw = self._cut(text)
         if len(raw) < 2:
             return [text]
         groups: list[list[str]] = []
         pending: list[str] = []
-        for piece in (_Piece(r, self._analyzer.analyze(r)) for r in raw):
+        for piece in (_Piece(r, analyze(r)) for r in raw):
             if self._says_nothing(piece.analyzed):
                 continue  # hello, thanks, "ขอสอบถามค่ะ": nothing to answer, nothing to add
             if self._asks(piece.analyzed):

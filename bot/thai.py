@@ -47,9 +47,20 @@ _MAX_COMBINING_RUN = 3
 _MAX_ROUNDS = 6
 
 
+# Text made only of Latin, Thai, general punctuation and full-width forms (nearly every message) can only carry
+# the combining marks listed in _MARKS, so two regular expressions bound it; anything else takes the full pass.
+_MARKS = "\u0300-\u036f\u0e31\u0e34-\u0e3a\u0e47-\u0e4e"
+_RE_COMMON_SCRIPT = re.compile("[\x00-\u036f\u0e00-\u0e7f\u2000-\u206f\u20a0-\u20cf\uff00-\uffef]*")
+_RE_REPEATED_MARK = re.compile(f"([{_MARKS}])\\1+")
+_RE_MARK_STACK = re.compile(f"([{_MARKS}]{{{_MAX_COMBINING_RUN}}})[{_MARKS}]+")
+
+
 def _bound(text: str) -> str:
-    """Cap the length and collapse runs of combining marks, in one linear pass, before any other step."""
-    text = text[: MAX_TEXT_CHARS * 2]  # a rough cut first, so even the pass below is bounded
+    """Cap the length and collapse runs of combining marks, in linear time, before any other step (pythainlp's
+    normalize is quadratic in repeated Thai marks, NFKC in long runs of marks of different classes)."""
+    text = text[: MAX_TEXT_CHARS * 2]  # a rough cut first, so even the passes below are bounded
+    if _RE_COMMON_SCRIPT.fullmatch(text):
+        return _RE_MARK_STACK.sub(r"\1", _RE_REPEATED_MARK.sub(r"\1", text))[:MAX_TEXT_CHARS]
     out: list[str] = []
     run = 0
     previous = ""
