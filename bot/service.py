@@ -143,17 +143,26 @@ class AssistantService:
         """Run the assistant in the answer pool; the budget counts from when a worker starts the question
         (time queued behind other questions is not the question's fault). None state: leave it unchanged."""
         loop = asyncio.get_running_loop()
-        started = loop.create_future()
         assistant, today = self.provider.assistant, self.clock()
+        # One future and one timer per question (this is every message's path: no extra tasks or shields). The
+        # timer starts with no deadline; the worker sets it when it picks the question up.
+        budget = asyncio.timeout(None)
+        waiting = [True]  # False once the answer (or the timeout) is in: the budget is then left alone
+
+        def start_budget(deadline: float) -> None:
+            if waiting[0]:
+                budget.reschedule(deadline)
 
         def job() -> tuple[Answer, ConversationState]:
-            loop.call_soon_threadsafe(_set_once, started)
+            loop.call_soon_threadsafe(start_budget, loop.time() + self.answer_budget)
             return assistant.respond(question, state, today)
 
-        done = asyncio.ensure_future(self.answer_pool.run(job))
-        await asyncio.wait({started, done}, return_when=asyncio.FIRST_COMPLETED)
         try:
-            return await asyncio.wait_for(asyncio.shield(done), self.answer_budget)
+            async with budget:
+                try:
+                    return await self.answer_pool.run(job)
+                finally:
+                    waiting[0] = False
         except TimeoutError:
             # The worker thread cannot be stopped; it finishes on its own and its result is dropped.
             log.warning(
@@ -163,6 +172,17 @@ class AssistantService:
             english = is_mostly_english(question)
             text = TOO_COMPLEX_TEXT_EN if english else TOO_COMPLEX_TEXT
             return Answer(kind=AnswerKind.FALLBACK, text=text, confidence=0.0, language="en" if english else "th"), None
+
+    async def answer(
+        self, question: str, state: ConversationState | None, *, channel: str, user: str
+    ) -> tuple[Answer, ConversationState | None]:
+        """One turn of a conversation whose state the caller keeps: the message pipeline loads and saves it in the
+        transactions that also hold the event (handlers/pipeline/). Logged like `ask`. A None state returned means
+        "leave the stored state as it was"."""
+        question = prepare_question(question)
+        answer, new_state = await self._respond(question, state, f"{channel}:{user}")
+        await self._log(LoggedQuestion(datetime.now(timezone.utc), channel, user, question, answer))
+        return answer, new_state
 
     async def claim_event(self, channel: str, event_id: str) -> bool:
         """True when this event id has not been processed before (by any instance sharing the ledger).
@@ -191,7 +211,8 @@ class AssistantService:
         if time.monotonic() < self._storage_paused_until:
             raise StorageSkipped("storage timed out recently; skipped for now")
         try:
-            return await asyncio.wait_for(call(), self.storage_timeout)
+            async with asyncio.timeout(self.storage_timeout):  # no task per call, unlike wait_for
+                return await call()
         except TimeoutError:
             # The thread running the call may stay blocked; nobody waits for it any more.
             self._storage_paused_until = time.monotonic() + self.storage_pause
@@ -242,11 +263,6 @@ class _KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-
-
-def _set_once(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _trace(exc: BaseException) -> bool:

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))
     watch_knowledge: bool = Field(default=True, validation_alias=_env("BUDGETBOT_WATCH_KNOWLEDGE"))
     log_level: str = Field(default="INFO", validation_alias=_env("BUDGETBOT_LOG_LEVEL"))
+    # The message pipeline (handlers/pipeline/): seconds. Older events are acknowledged and not answered; a reply
+    # token counts as fresh this long from its event's timestamp; an undelivered message is given up after this.
+    max_event_age: int = Field(default=86_400, ge=60, validation_alias=_env("BUDGETBOT_MAX_EVENT_AGE"))
+    reply_token_seconds: float = Field(
+        default=25.0, gt=0, le=60, validation_alias=_env("BUDGETBOT_REPLY_TOKEN_SECONDS")
+    )
+    delivery_deadline: int = Field(default=86_400, ge=1, validation_alias=_env("BUDGETBOT_DELIVERY_DEADLINE"))
     # The particle that ends the assistant's Thai sentences (and so its first person: ดิฉัน / ผม / เรา).
     polite_particle: Literal["ค่ะ", "ครับ", "none"] = Field(
         default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import logging
 import signal
 import sys
@@ -37,6 +38,8 @@ from handlers.limits import BodySizeLimit, SecurityHeaders
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
 from handlers.ops import ops_router
+from handlers.pipeline import DeliveryPolicy, Pipeline
+from handlers.pipeline.http import WebhookDispatch
 
 log = logging.getLogger("budgetbot")
 
@@ -45,13 +48,17 @@ class ConfigurationError(RuntimeError):
     """Settings the server refuses to start with; the message says what to set."""
 
 
-def create_app(settings: Settings | None = None, *, console_url: str | None = None) -> FastAPI:
-    """The app. `console_url` is where `budgetbot serve` listens, named in the start-up log for a person."""
+def create_app(
+    settings: Settings | None = None, *, console_url: str | None = None, policy: DeliveryPolicy | None = None
+) -> FastAPI:
+    """The app. `console_url` is where `budgetbot serve` listens, named in the start-up log for a person.
+    `policy`: the message pipeline's timing and limits (default: from the settings)."""
     settings = settings or Settings()
     problems = settings.startup_problems()
     if problems:
         raise ConfigurationError("; ".join(problems))
     ctx = AppContext(settings=settings, metrics=Metrics())
+    ctx.pipeline = pipeline = Pipeline(ctx, policy or DeliveryPolicy.from_settings(settings))
     channels = _channels(ctx)
 
     @asynccontextmanager
@@ -91,6 +98,11 @@ def create_app(settings: Settings | None = None, *, console_url: str | None = No
         for channel in channels:
             if channel.enabled:
                 await channel.start()
+                pipeline.register(channel)  # type: ignore[arg-type]  # enabled channels are adapters
+        await pipeline.start()  # resumes whatever a previous run left unfinished
+        # What start-up built (the knowledge, its indexes) lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise walk it all every so often and stall every request meanwhile.
+        gc.freeze()
         log.info(
             "budgetbot started",
             extra={
@@ -110,6 +122,7 @@ def create_app(settings: Settings | None = None, *, console_url: str | None = No
         try:
             yield
         finally:
+            await pipeline.stop()  # stop taking work; what is unfinished stays stored for the next start
             for channel in channels:
                 if channel.enabled:
                     try:
@@ -135,6 +148,8 @@ def create_app(settings: Settings | None = None, *, console_url: str | None = No
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.ctx = ctx
+    # Innermost: the webhooks skip FastAPI's routing (the hot path); every middleware added after still applies.
+    app.add_middleware(WebhookDispatch, routes={p: h for c in channels for p, h in c.webhook_routes().items()})
     # Outermost last: X-Forwarded-For is read first (from trusted proxies only), the headers go on everything.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from bot.knowledge.runtime import KnowledgeRuntime
@@ -13,6 +15,12 @@ from bot.service import AssistantService
 from bot.settings import Settings
 from bot.storage import BufferedQuestionLog, Database
 from handlers.metrics import Metrics
+from handlers.pipeline.http import error_response
+
+if TYPE_CHECKING:
+    from handlers.pipeline import Pipeline
+
+WebhookHandler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass
@@ -25,6 +33,7 @@ class AppContext:
     service: AssistantService | None = None
     db: Database | None = None
     question_log: BufferedQuestionLog | None = None
+    pipeline: Pipeline | None = None
 
     async def flush_question_log(self) -> None:
         if self.question_log is not None:
@@ -53,11 +62,37 @@ class Channel(ABC):
     def router(self) -> APIRouter:
         """Routes for this channel; they exist even when disabled and then answer 404/503."""
 
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        """POST paths this channel serves on the fast path (handlers/pipeline/http.py: WebhookDispatch)."""
+        return {}
+
     async def start(self) -> None:  # noqa: B027 - optional hook: most channels need it, the disabled one not
         """Create SDK clients (needs the running event loop)."""
 
     async def stop(self) -> None:  # noqa: B027 - optional hook, as start()
         """Finish in-flight work and close clients."""
+
+
+class WebhookChannel(Channel):
+    """A chat channel whose webhook goes to the message pipeline: POST `webhook_path`, handled by
+    `ctx.pipeline.webhook(self, request)` with this channel as the adapter (handlers/pipeline/adapter.py)."""
+
+    webhook_path: str
+    webhook_summary: str
+
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=[self.name])
+        router.add_api_route(self.webhook_path, self.webhook, methods=["POST"], summary=self.webhook_summary)
+        return router
+
+    def webhook_routes(self) -> dict[str, WebhookHandler]:
+        return {self.webhook_path: self.webhook}
+
+    async def webhook(self, request: Request) -> Response:
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            return error_response(503, "the service is starting; retry later")
+        return await pipeline.webhook(self, request)  # type: ignore[arg-type]  # subclasses are adapters
 
 
 class DisabledChannel(Channel):
@@ -81,7 +116,7 @@ class DisabledChannel(Channel):
 
         async def webhook() -> JSONResponse:
             self.ctx.metrics.webhooks.labels(channel=self.name, outcome="disabled").inc()
-            return JSONResponse({"detail": self.message}, status_code=404)
+            return error_response(404, self.message)
 
         router.add_api_route(self.path, webhook, methods=["POST"], include_in_schema=False)
         return router

@@ -8,6 +8,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handlers.pipeline.http import error_body
+
 log = logging.getLogger(__name__)
 
 
@@ -86,7 +88,7 @@ class BodySizeLimit:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         log.warning("request body too large", extra={"path": scope.get("path"), "limit": self.max_bytes})
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        body = json.dumps(error_body(f"request body larger than {self.max_bytes} bytes")).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -1,14 +1,21 @@
-"""The Telegram channel: `POST /webhooks/telegram`, the python-telegram-bot Application behind it, and the
-`budgetbot telegram set-webhook` command.
+"""The Telegram channel: `POST /webhooks/telegram` and the `budgetbot telegram set-webhook` command. Parsing,
+rendering and sending only; storing, de-duplicating, ordering, answering and retrying are the pipeline's.
 
-Flow: the webhook checks the secret token, validates the body, claims the update_id (Telegram resends an
-update it got no 2xx for), puts the Update on the Application's queue and answers 200 at once. The
-Application's background task then runs the handlers, which ask `AssistantService` and send the reply.
+Parsing: the secret token is checked, the body validated as an Update (python-telegram-bot's models). In a
+private chat every message is answered (text; /start with the greeting, /help and unknown commands with help;
+anything else with a "text only" notice). In a group only a command (for this bot), an `@botname` mention (the
+name learned from getMe) or a reply to one of the assistant's messages is answered, the mention taken out;
+memory is per person within the group. A tapped suggestion button is answered with its question, shown in bold
+above the answer; the button's question comes from its callback data (`q:` inline) or, for the longer ones, from
+the database (`h:` digest), so buttons keep working after a restart and on every instance.
+
+Sending: one sendMessage per message, each recorded before the next (Telegram has no idempotency key, so a
+crash between a send and its record repeats at most that one message); a callback query is answered first, so
+the button's spinner stops. 429 RetryAfter is honoured.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -16,17 +23,23 @@ import re
 import sys
 import time
 import warnings
-from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Mapping
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from telegram import Bot, BotCommand, LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -36,19 +49,27 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import (
-    Application,
-    BaseUpdateProcessor,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.answer import Answer
 from bot.settings import Settings
-from handlers.channel import AppContext, Channel
+from handlers.channel import AppContext, WebhookChannel
+from handlers.pipeline import (
+    Attempt,
+    EventOutcome,
+    FailureReason,
+    Ignored,
+    InboundEvent,
+    MalformedWebhook,
+    OutboxMessage,
+    Outgoing,
+    Parsed,
+    Rejection,
+    ReplyHandle,
+    SendResult,
+)
+from handlers.pipeline.policy import DeliveryPolicy
 from handlers.telegram_render import (
     ERROR_NOTICE,
     EXPIRED_SUGGESTION_TEXT,
@@ -69,69 +90,50 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 WELCOME_QUESTION = "สวัสดี"  # /start: the greeting answer, with its suggestions
 HELP_QUESTION = "ช่วยอะไรได้บ้าง"  # /help and unknown commands
 BOT_COMMANDS = [BotCommand("start", "เริ่มต้นใช้งาน"), BotCommand("help", "ถามอะไรได้บ้าง")]
-MAX_CONCURRENT_UPDATES = 16
 RESTART_INTERVAL = 10.0  # seconds between tries to reach Telegram after a failed start
-MAX_RETRY_AFTER = 10.0  # on a 429, wait and retry once if Telegram asks for at most this long
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-TgApp = Application[Any, Any, Any, Any, Any, Any]
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across chats, one at a time within a chat.
-
-    Why: a slow send to one chat must not hold up everyone else, but two messages from the same chat
-    must be answered in order (and update that chat's conversation memory in order).
-    """
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}  # chat id -> updates holding or waiting for its lock
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._users[chat.id] = self._users.get(chat.id, 0) + 1
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            self._users[chat.id] -= 1
-            if not self._users[chat.id]:  # drop idle chats so the maps stay small
-                del self._users[chat.id]
-                del self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
+# Notices (fixed replies) this adapter renders.
+TEXT_ONLY = "text_only"
+EXPIRED = "expired"
+_NOTICES = {TEXT_ONLY: TEXT_ONLY_NOTICE, EXPIRED: EXPIRED_SUGGESTION_TEXT}
+_GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-class TelegramChannel(Channel):
+class StoredCallbacks(SuggestionCallbacks):
+    """The renderer's callback map, also remembering which digests it handed out, so the pipeline stores them
+    with the answer (see `taken`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fresh: dict[str, str] = {}
+
+    def encode(self, question: str) -> str:
+        data = super().encode(question)
+        if data.startswith("h:"):
+            self._fresh[data[2:]] = question
+        return data
+
+    def taken(self) -> dict[str, str]:
+        """The digests handed out since the last call (digest -> question)."""
+        fresh, self._fresh = self._fresh, {}
+        return fresh
+
+
+class TelegramChannel(WebhookChannel):
     name = CHANNEL
+    webhook_path = WEBHOOK_PATH
+    webhook_summary = "Telegram Bot API webhook (secret token checked)"
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__(ctx)
-        self.callbacks = SuggestionCallbacks()
-        self._app: TgApp | None = None
-        self._start_lock = asyncio.Lock()
+        self.callbacks = StoredCallbacks()
+        self.bot: Bot | None = None
         self._last_start_attempt: float | None = None
-        self._stopping = False  # after stop(), a late webhook must not start the Application again
-        # update_id -> monotonic time the webhook got it, for the reply-latency metric (bounded).
-        self._received: OrderedDict[int, float] = OrderedDict()
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
         return self.ctx.settings.telegram_enabled
-
-    @property
-    def application(self) -> TgApp | None:
-        return self._app
 
     # ----- lifecycle -------------------------------------------------------------------------------
 
@@ -145,289 +147,273 @@ class TelegramChannel(Channel):
         await self._try_start()
 
     async def _try_start(self) -> bool:
-        """Build, initialize (getMe) and start the Application. A Telegram outage at boot must not take
-        the whole service down: on failure the webhook answers 503 (Telegram retries) and tries again."""
-        async with self._start_lock:
-            if self._app is not None:
-                return True
-            if self._stopping:
-                return False
-            now = time.monotonic()
-            if self._last_start_attempt is not None and now - self._last_start_attempt < RESTART_INTERVAL:
-                return False
-            self._last_start_attempt = now
-            app = self._build()
-            try:
-                await app.initialize()
-                await app.start()
-            except Exception as exc:  # noqa: BLE001 - any failure leaves the channel unavailable, not the app
-                log.error(
-                    "telegram start failed; webhooks get 503 until it works",
-                    extra={"channel": CHANNEL, "error": f"{type(exc).__name__}: {exc}"},
-                )
-                with suppress(Exception):
-                    await app.shutdown()
-                return False
-            self._app = app
-            log.info("telegram started", extra={"channel": CHANNEL, "bot_username": app.bot.username})
+        """Build and initialize the Bot (getMe: its username and id are how a group addresses it). A Telegram
+        outage at boot must not take the service down: until it works the webhook answers 503 (Telegram resends)."""
+        if self.bot is not None:
             return True
-
-    async def stop(self) -> None:
-        async with self._start_lock:  # not while a lazy start is half done
-            self._stopping = True
-            app, self._app = self._app, None  # new webhooks now get 503; Telegram will resend them
-        if app is None:
-            return
-        try:
-            if app.running:
-                await app.stop()  # waits for queued and in-flight updates
-        finally:
-            await app.shutdown()
-
-    def _build(self) -> TgApp:
-        settings = self.ctx.settings
-        assert settings.telegram_bot_token  # only called when enabled
-        app: TgApp = (
-            Application.builder()
-            .token(settings.telegram_bot_token)
-            .base_url(settings.telegram_api_base_url)
-            .updater(None)
-            .concurrent_updates(PerChatUpdateProcessor(MAX_CONCURRENT_UPDATES))
-            .build()
-        )
-        new_message = filters.UpdateType.MESSAGE  # not edited messages or channel posts
-        private = filters.ChatType.PRIVATE
-        app.add_handler(CommandHandler("start", self._on_start, filters=new_message))
-        app.add_handler(CommandHandler("help", self._on_help, filters=new_message))
-        app.add_handler(CallbackQueryHandler(self._on_callback))
-        app.add_handler(MessageHandler(new_message & filters.TEXT & ~filters.COMMAND, self._on_text))
-        # In groups a command may be meant for another bot: only answer unknown commands in private.
-        app.add_handler(MessageHandler(new_message & private & filters.COMMAND, self._on_help))
-        app.add_handler(MessageHandler(new_message & private & ~filters.TEXT, self._on_not_text))
-        app.add_error_handler(self._on_error)
-        return app
-
-    # ----- webhook ---------------------------------------------------------------------------------
-
-    def router(self) -> APIRouter:
-        router = APIRouter(tags=["telegram"])
-
-        @router.post(WEBHOOK_PATH, summary="Telegram Bot API webhook (secret token checked)")
-        async def telegram_webhook(request: Request) -> JSONResponse:
-            started = time.perf_counter()
-            outcome, response = await self._handle_webhook(request)
-            self.ctx.metrics.webhooks.labels(channel=CHANNEL, outcome=outcome).inc()
-            self.ctx.metrics.webhook_latency.labels(channel=CHANNEL).observe(time.perf_counter() - started)
-            return response
-
-        return router
-
-    async def _handle_webhook(self, request: Request) -> tuple[str, JSONResponse]:
-        if not self.enabled:
-            return "disabled", _error(404, "the Telegram channel is not configured (TELEGRAM_BOT_TOKEN is not set)")
-        header = request.headers.get(SECRET_HEADER)
-        if not self._secret_ok(header):
-            log.warning(
-                "telegram webhook: wrong or missing secret token",
-                extra={"channel": CHANNEL, "header_present": header is not None, "client": _client(request)},
-            )
-            return "forbidden", _error(403, "forbidden")
-
-        body = await _read_body(request, self.ctx.settings.max_body_bytes)
-        if body is None:
-            log.warning("telegram webhook: body too large", extra={"channel": CHANNEL})
-            return "malformed", _error(413, f"the body is larger than {self.ctx.settings.max_body_bytes} bytes")
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-            log.warning("telegram webhook: body is not JSON", extra={"channel": CHANNEL})
-            return "malformed", _error(400, "the body is not valid JSON")
-        if not isinstance(data, dict):
-            log.warning("telegram webhook: body is not an object", extra={"channel": CHANNEL})
-            return "malformed", _error(400, "the body must be a JSON object (a Telegram Update)")
-        update_id = data.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-            log.warning("telegram webhook: no valid update_id", extra={"channel": CHANNEL})
-            return "malformed", _error(400, "update_id must be a non-negative integer")
-        try:
-            Update.de_json(data, None)  # validate before anything else, so bad input is always a 400
-        except Exception as exc:  # noqa: BLE001 - PTB raises KeyError/TypeError/AttributeError on bad shapes
-            log.warning(
-                "telegram webhook: not a valid Update",
-                extra={"channel": CHANNEL, "event_id": update_id, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            return "malformed", _error(400, "the body is not a valid Telegram Update")
-        problem = _wrong_field_type(data)
-        if problem is not None:
-            log.warning(
-                "telegram webhook: wrong field type",
-                extra={"channel": CHANNEL, "event_id": update_id, "error": problem},
-            )
-            return "malformed", _error(400, problem)
-
-        if self._app is None and not await self._try_start():
-            return "unavailable", _error(503, "the Telegram channel is not ready; retry later")
-        app, service = self._app, self.ctx.service
-        if app is None or service is None:  # stopped or not started yet: a 503 makes Telegram resend
-            return "unavailable", _error(503, "the Telegram channel is not ready; retry later")
-
-        try:
-            first = await service.claim_event(CHANNEL, str(update_id))
-        except Exception:  # noqa: BLE001 - better a rare duplicate answer than no answer at all
-            log.warning(
-                "event ledger failed; handling the update without de-duplication",
-                exc_info=True,
-                extra={"channel": CHANNEL, "event_id": update_id},
-            )
-            first = True
-        if not first:
-            log.info("telegram webhook: duplicate update", extra={"channel": CHANNEL, "event_id": update_id})
-            return "duplicate", JSONResponse({"ok": True, "duplicate": True})
-
-        self._received[update_id] = time.monotonic()
-        while len(self._received) > 1024:  # updates no handler answers never pop their entry
-            self._received.popitem(last=False)
-        app.update_queue.put_nowait(Update.de_json(data, app.bot))
-        return "ok", JSONResponse({"ok": True})
-
-    def _secret_ok(self, header: str | None) -> bool:
-        secret = self.ctx.settings.telegram_webhook_secret
-        if not secret:
-            return True
-        if header is None:
+        now = time.monotonic()
+        if self._stopping or (
+            self._last_start_attempt is not None and now - self._last_start_attempt < RESTART_INTERVAL
+        ):
             return False
-        # Bytes, because compare_digest refuses non-ASCII str (a header may hold anything).
-        return hmac.compare_digest(header.encode("utf-8"), secret.encode("utf-8"))
-
-    # ----- handlers --------------------------------------------------------------------------------
-
-    async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer(update, context, WELCOME_QUESTION)
-
-    async def _on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._answer(update, context, HELP_QUESTION)
-
-    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.message
-        if message is None or not message.text:
-            return
-        await self._answer(update, context, message.text)
-
-    async def _on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat_id = _chat_id(update)
-        if chat_id is not None:
-            await self._send(context.bot, update.update_id, chat_id, [notice(TEXT_ONLY_NOTICE)])
-
-    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        try:
-            await query.answer()  # stops the button's spinner; Telegram expects every query answered
-        except TelegramError as exc:  # still answer the question itself
-            self._reply_failed(update.update_id, exc)
-        chat_id = _chat_id(update)
-        if chat_id is None:
-            return
-        question = self.callbacks.decode(query.data or "")
-        if question is None:
-            log.info(
-                "telegram: unknown or expired suggestion", extra={"channel": CHANNEL, "event_id": update.update_id}
-            )
-            await self._send(context.bot, update.update_id, chat_id, [notice(EXPIRED_SUGGESTION_TEXT)])
-            return
-        await self._answer(update, context, question, heading=question)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Handler exceptions: log them with the update id, count them, and tell the user."""
-        update_id = update.update_id if isinstance(update, Update) else None
-        log.error(
-            "telegram update failed",
-            exc_info=context.error,
-            extra={"channel": CHANNEL, "event_id": update_id},
+        self._last_start_attempt = now
+        settings = self.ctx.settings
+        assert settings.telegram_bot_token
+        policy = self.ctx.pipeline.policy if self.ctx.pipeline is not None else DeliveryPolicy()
+        request = HTTPXRequest(
+            connection_pool_size=policy.max_deliveries,
+            read_timeout=policy.request_timeout,
+            write_timeout=policy.request_timeout,
+            connect_timeout=policy.request_timeout,
         )
-        self.ctx.metrics.reply_failures.labels(channel=CHANNEL, reason="handler_error").inc()
-        chat_id = _chat_id(update) if isinstance(update, Update) else None
-        if chat_id is not None:
-            with suppress(TelegramError):
-                await context.bot.send_message(chat_id=chat_id, text=ERROR_NOTICE)
-
-    # ----- answering and sending -------------------------------------------------------------------
-
-    async def _answer(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, *, heading: str | None = None
-    ) -> None:
-        chat_id = _chat_id(update)
-        if chat_id is None:
-            return
-        started = time.perf_counter()
-        answer = await self.ctx.require_service().ask(question, channel=CHANNEL, user=str(chat_id))
-        self.ctx.metrics.observe_answer(answer, time.perf_counter() - started)
-        await self._send(context.bot, update.update_id, chat_id, render_answer(answer, self.callbacks, heading=heading))
-
-    async def _send(self, bot: Bot, update_id: int, chat_id: int, messages: Sequence[OutgoingMessage]) -> bool:
-        for message in messages:
-            if not await self._send_one(bot, update_id, chat_id, message):
-                return False  # the rest would read out of context
-        received = self._received.pop(update_id, None)
-        if received is not None:
-            self.ctx.metrics.reply_latency.labels(channel=CHANNEL).observe(time.monotonic() - received)
+        bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url, request=request)
+        try:
+            await bot.initialize()
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the channel unavailable, not the app
+            log.error(
+                "telegram start failed; webhooks get 503 until it works",
+                extra={"channel": CHANNEL, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            with suppress(Exception):
+                await bot.shutdown()
+            return False
+        self.bot = bot
+        log.info("telegram started", extra={"channel": CHANNEL, "bot_username": bot.username})
         return True
 
-    async def _send_one(self, bot: Bot, update_id: int, chat_id: int, message: OutgoingMessage) -> bool:
-        for attempt in (1, 2):
-            try:
-                await bot.send_message(
-                    chat_id=chat_id,
-                    text=message.html,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=message.keyboard,
-                    link_preview_options=NO_PREVIEW,
-                )
-                return True
-            except RetryAfter as exc:
-                delay = _retry_after_seconds(exc)
-                if attempt == 1 and delay <= MAX_RETRY_AFTER:
-                    await asyncio.sleep(delay)
-                    continue
-                self._reply_failed(update_id, exc)
-                return False
-            except TelegramError as exc:
-                self._reply_failed(update_id, exc)
-                return False
-        return False
+    async def stop(self) -> None:
+        self._stopping = True
+        bot, self.bot = self.bot, None
+        if bot is not None:
+            await bot.shutdown()
 
-    def _reply_failed(self, update_id: int, exc: TelegramError) -> None:
-        reason = _failure_reason(exc)
-        self.ctx.metrics.reply_failures.labels(channel=CHANNEL, reason=reason).inc()
-        log.warning(
-            "telegram reply failed",
-            extra={"channel": CHANNEL, "event_id": update_id, "reason": reason, "error": str(exc)},
+    # ----- parsing ---------------------------------------------------------------------------------
+
+    async def ready(self) -> Rejection | None:
+        if self.bot is None and not await self._try_start():
+            return Rejection(503, "unavailable", "the Telegram channel is not ready; retry later")
+        return None
+
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> Rejection | None:
+        secret = self.ctx.settings.telegram_webhook_secret
+        if not secret:
+            return None
+        header = headers.get(SECRET_HEADER.lower())
+        # Bytes, because compare_digest refuses non-ASCII str (a header may hold anything).
+        if header is not None and hmac.compare_digest(header.encode("utf-8"), secret.encode("utf-8")):
+            return None
+        return Rejection(403, "forbidden", "forbidden")
+
+    async def parse(self, body: bytes, received_at: float) -> Parsed:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise MalformedWebhook("the body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise MalformedWebhook("the body must be a JSON object (a Telegram Update)")
+        update_id = data.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+            raise MalformedWebhook("update_id must be a non-negative integer")
+        problem = _wrong_field_type(data)
+        if problem is not None:
+            raise MalformedWebhook(problem)
+        try:
+            update = Update.de_json(data, self.bot)
+        except Exception as exc:  # noqa: BLE001 - PTB raises KeyError/TypeError/AttributeError on bad shapes
+            raise MalformedWebhook("the body is not a valid Telegram Update") from exc
+        parsed = Parsed()
+        try:
+            event = await self._event(update, received_at, parsed)
+        except Exception as exc:  # noqa: BLE001 - a shape PTB accepted but that makes no sense: still a 400
+            raise MalformedWebhook(f"the update could not be read: {type(exc).__name__}") from exc
+        if event is not None:
+            parsed.events.append(event)
+        return parsed
+
+    async def _event(self, update: Update, received_at: float, parsed: Parsed) -> InboundEvent | None:
+        event_id = str(update.update_id)
+
+        def ignore(outcome: EventOutcome, why: str) -> None:
+            parsed.ignored.append(Ignored(CHANNEL, event_id, outcome, why))
+
+        if update.callback_query is not None:
+            return await self._tap(update, received_at, ignore)
+        message = update.message  # not edited messages or channel posts
+        if message is None or message.from_user is None:
+            ignore(EventOutcome.IGNORED, "not a new message or a button tap")
+            return None
+        chat = message.chat
+        group = chat.type in _GROUPS
+        if not group and chat.type != ChatType.PRIVATE:
+            ignore(EventOutcome.IGNORED, "a channel")
+            return None
+        question: str | None = None
+        notice_key: str | None = None
+        command, target, _args = _command(message)
+        if command is not None:
+            if target and (self.bot is None or target.lower() != (self.bot.username or "").lower()):
+                ignore(EventOutcome.NOT_ADDRESSED, "a command for another bot")
+                return None
+            question = WELCOME_QUESTION if command == "start" else HELP_QUESTION
+            if command not in ("start", "help") and group:
+                ignore(EventOutcome.NOT_ADDRESSED, "an unknown command in a group (maybe for another bot)")
+                return None
+        elif message.text:
+            mentioned, text = self._without_mention(message)
+            if group and not mentioned and not self._replies_to_us(message):
+                ignore(EventOutcome.NOT_ADDRESSED, "group message not addressed to the assistant")
+                return None
+            question = text.strip() or WELCOME_QUESTION
+        elif group and not self._replies_to_us(message):
+            ignore(EventOutcome.NOT_ADDRESSED, "group message that is not text")
+            return None
+        else:
+            notice_key = TEXT_ONLY
+        return InboundEvent(
+            channel=CHANNEL,
+            event_id=event_id,
+            lane=str(chat.id),
+            conversation=f"{chat.id}:{message.from_user.id}" if group else str(chat.id),
+            handle=ReplyHandle(to=str(chat.id), quote=str(message.message_id) if group else None, group=group),
+            occurred_at=message.date.timestamp() if isinstance(message.date, datetime) else received_at,
+            received_at=received_at,
+            question=question,
+            notice=notice_key,
         )
+
+    async def _tap(self, update: Update, received_at: float, ignore: Any) -> InboundEvent | None:
+        query = update.callback_query
+        assert query is not None
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+        group = query.message is not None and query.message.chat.type in _GROUPS
+        question = await self._callback_question(query.data or "")
+        return InboundEvent(
+            channel=CHANNEL,
+            event_id=str(update.update_id),
+            lane=str(chat_id),
+            conversation=f"{chat_id}:{query.from_user.id}" if group else str(chat_id),
+            handle=ReplyHandle(to=str(chat_id), ack=query.id, heading=question, group=group),
+            occurred_at=received_at,  # a tap carries no time of its own (the message it is under may be old)
+            received_at=received_at,
+            question=question,
+            notice=None if question else EXPIRED,
+        )
+
+    async def _callback_question(self, data: str) -> str | None:
+        question = self.callbacks.decode(data)
+        if question is not None or not data.startswith("h:"):
+            return question
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            return None
+        try:
+            return await pipeline.callback_question(data[2:])
+        except Exception:  # noqa: BLE001 - the user is asked to type the question instead
+            log.warning("could not look up a suggestion button", exc_info=True, extra={"channel": CHANNEL})
+            return None
+
+    def _without_mention(self, message: Message) -> tuple[bool, str]:
+        """(whether the message mentions the assistant, its text without those mentions)."""
+        text = message.text or ""
+        username = (self.bot.username if self.bot is not None else "") or ""
+        bot_id = self.bot.id if self.bot is not None else None
+        spans: list[tuple[int, int]] = []
+        for entity in message.entities:
+            if entity.type == MessageEntity.MENTION:
+                mentioned = message.parse_entity(entity)
+                if username and mentioned.lstrip("@").lower() == username.lower():
+                    spans.append((entity.offset, entity.length))
+            elif entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot_id:
+                spans.append((entity.offset, entity.length))
+        if not spans:
+            return False, text
+        units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
+        for offset, length in sorted(spans, reverse=True):
+            units = units[: 2 * offset] + units[2 * (offset + length) :]
+        return True, " ".join(units.decode("utf-16-le", "replace").split())
+
+    def _replies_to_us(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return (
+            self.bot is not None
+            and replied is not None
+            and replied.from_user is not None
+            and replied.from_user.id == self.bot.id
+        )
+
+    # ----- rendering -------------------------------------------------------------------------------
+
+    def render(self, event: InboundEvent, answer: Answer) -> Outgoing:
+        messages = render_answer(answer, self.callbacks, heading=event.handle.heading)
+        return self._outgoing(event.handle, messages, self.callbacks.taken())
+
+    def render_notice(self, event: InboundEvent, notice_key: str) -> Outgoing:
+        return self._outgoing(event.handle, [notice(_NOTICES.get(notice_key, ERROR_NOTICE))], {})
+
+    @staticmethod
+    def _outgoing(handle: ReplyHandle, messages: list[OutgoingMessage], callbacks: dict[str, str]) -> Outgoing:
+        parts: list[dict[str, Any]] = []
+        if handle.ack:
+            parts.append({"method": "answerCallbackQuery", "callback_query_id": handle.ack})
+        for i, message in enumerate(messages):
+            part: dict[str, Any] = {"method": "sendMessage", "text": message.html}
+            if message.keyboard is not None:
+                part["reply_markup"] = message.keyboard.to_dict()
+            if i == 0 and handle.quote:
+                part["reply_to"] = handle.quote
+            parts.append(part)
+        return Outgoing(parts=parts, callbacks=callbacks)
+
+    # ----- sending ---------------------------------------------------------------------------------
+
+    async def send(self, message: OutboxMessage, attempt: Attempt) -> SendResult:
+        bot = self.bot
+        if bot is None:
+            return SendResult.failed(FailureReason.CONNECTION)  # not started (Telegram down at boot): later
+        part = message.parts[message.parts_done]
+        last = message.parts_done == len(message.parts) - 1
+        if part["method"] == "answerCallbackQuery":
+            try:
+                await bot.answer_callback_query(part["callback_query_id"])
+            except TelegramError as exc:  # an old query cannot be answered any more: the answer still goes
+                log.info("callback query not answered", extra={"channel": CHANNEL, "error": str(exc)})
+            return SendResult.delivered("sent") if last else SendResult.part_sent()
+        reply_to = part.get("reply_to")
+        markup = part.get("reply_markup")
+        try:
+            await bot.send_message(
+                chat_id=int(message.handle.to),
+                text=part["text"],
+                parse_mode=ParseMode.HTML,
+                reply_markup=InlineKeyboardMarkup.de_json(markup, bot) if markup else None,
+                link_preview_options=NO_PREVIEW,
+                reply_parameters=(
+                    ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True) if reply_to else None
+                ),
+                read_timeout=attempt.timeout,
+                write_timeout=attempt.timeout,
+            )
+        except RetryAfter as exc:
+            return SendResult.failed(FailureReason.RATE_LIMITED, retry_after=_retry_after_seconds(exc))
+        except TelegramError as exc:
+            return SendResult.failed(_failure_reason(exc))
+        except Exception:  # noqa: BLE001 - never a crash
+            log.exception("telegram send failed unexpectedly", extra={"channel": CHANNEL, "event_id": message.ref})
+            return SendResult.failed(FailureReason.UNEXPECTED)
+        return SendResult.delivered("sent") if last else SendResult.part_sent()
 
 
 # ----- helpers -------------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "message": message}, status_code=status)
-
-
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None when it is over `limit` bytes (without reading it all into memory)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+def _command(message: Message) -> tuple[str | None, str | None, str]:
+    """(command, the bot it names after '@' or None, the rest of the text) when the message starts with one."""
+    entity = next(iter(message.entities), None)
+    if entity is None or entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+        return None, None, message.text or ""
+    word = message.parse_entity(entity).lstrip("/")
+    name, _, target = word.partition("@")
+    return name.lower(), target or None, (message.text or "")[entity.length :].strip()
 
 
 def _wrong_field_type(data: dict[str, Any]) -> str | None:
@@ -459,15 +445,6 @@ def _has_int_id(value: Any) -> bool:
     return isinstance(ident, int) and not isinstance(ident, bool)
 
 
-def _chat_id(update: Update) -> int | None:
-    """Where to answer, and the conversation key: the chat, else (no message attached) the user."""
-    if update.effective_chat is not None:
-        return update.effective_chat.id
-    if update.effective_user is not None:
-        return update.effective_user.id
-    return None
-
-
 def _retry_after_seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta
         warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -475,19 +452,18 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _failure_reason(exc: TelegramError) -> str:
-    """A small fixed set of metric labels (subclasses first: BadRequest and TimedOut are NetworkErrors)."""
+def _failure_reason(exc: TelegramError) -> FailureReason:
+    """Subclasses first: BadRequest and TimedOut are NetworkErrors in PTB."""
     for kind, reason in (
-        (RetryAfter, "rate_limited"),
-        (Forbidden, "forbidden"),  # e.g. the user blocked the bot
-        (InvalidToken, "invalid_token"),
-        (BadRequest, "bad_request"),
-        (TimedOut, "timeout"),
-        (NetworkError, "network"),
+        (Forbidden, FailureReason.FORBIDDEN),  # e.g. the user blocked the bot
+        (InvalidToken, FailureReason.UNAUTHORIZED),
+        (BadRequest, FailureReason.CLIENT_ERROR),
+        (TimedOut, FailureReason.TIMEOUT),
+        (NetworkError, FailureReason.CONNECTION),
     ):
         if isinstance(exc, kind):
             return reason
-    return "telegram_error"
+    return FailureReason.UNEXPECTED
 
 
 # ----- CLI: budgetbot telegram set-webhook URL -----------------------------------------------------

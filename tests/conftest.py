@@ -9,16 +9,15 @@ fail under CI=true, where they must run.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bot.storage import Database, normalize_url
+from tests.support.databases import fresh_database
 from tests.support.env import TEST_SALT
 
 POSTGRES_URL_ENV = "BUDGETBOT_TEST_POSTGRES_URL"
@@ -58,15 +57,8 @@ def postgres_admin_engine() -> Iterator[Engine]:
 @pytest.fixture
 def postgres_url(postgres_admin_engine: Engine) -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    with postgres_admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_admin_engine.url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with postgres_admin_engine.connect() as connection:
-            # FORCE: a test that failed half-way may leave connections open.
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(postgres_admin_engine) as url:
+        yield url
 
 
 @pytest.fixture(params=DATABASE_BACKENDS)

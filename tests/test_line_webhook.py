@@ -16,10 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-import handlers.line as line_module
 from bot.settings import Settings
 from handlers.app import create_app
-from handlers.line import ReplyPolicy, postback_question, verify_signature
+from handlers.line import postback_question, verify_signature
 from handlers.line_richmenu import (
     HEIGHT,
     WIDTH,
@@ -28,6 +27,7 @@ from handlers.line_richmenu import (
     find_thai_font,
     has_thai_glyphs,
 )
+from handlers.pipeline import DeliveryPolicy
 from tests.fakes.fake_line import (
     DUMMY_REPLY_TOKENS,
     PUSH_PATH,
@@ -48,7 +48,7 @@ from tests.fakes.fake_line import (
     user_source,
 )
 from tests.support.env import clean_bot_env
-from tests.support.faults import line_idle, metric_value
+from tests.support.faults import metric_value, settle
 from tests.support.server import base_env, line_env, running_server
 
 SECRET = "test-channel-secret-0123456789ab"
@@ -58,7 +58,7 @@ FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "line-we
 THAI = re.compile("[\u0e00-\u0e7f]")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Fast retries and a short client timeout so failure tests take fractions of a second.
-FAST = ReplyPolicy(request_timeout=1.0, reply_attempts=3, push_attempts=3, backoff=0.05, shutdown_timeout=5.0)
+FAST = DeliveryPolicy(request_timeout=1.0, backoff_first=0.05, backoff_jitter=0.0, shutdown_seconds=5.0)
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
@@ -70,6 +70,7 @@ def _settings(tmp: Path, fake: FakeLine | None, **overrides: Any) -> Settings:
         today=date(2026, 11, 21),
         watch_knowledge=False,
         telegram_bot_token=None,
+        user_hash_salt="line-tests-salt-0123456789",
     )
     if fake is not None:
         values.update(
@@ -93,8 +94,7 @@ def fake() -> Iterator[FakeLine]:
 def client(fake: FakeLine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with pytest.MonkeyPatch.context() as mp:
         clean_bot_env(mp)
-        mp.setattr(line_module, "REPLY_POLICY", FAST)
-        app = create_app(_settings(tmp_path_factory.mktemp("line"), fake))
+        app = create_app(_settings(tmp_path_factory.mktemp("line"), fake), policy=FAST)
         with TestClient(app) as test_client:  # runs the lifespan: knowledge, service, LINE client
             yield test_client
 
@@ -104,12 +104,6 @@ def _clean_fake(request: pytest.FixtureRequest) -> Iterator[None]:
     if "fake" in request.fixturenames:
         request.getfixturevalue("fake").reset()
     yield
-
-
-def settle(client: TestClient, timeout: float = 10.0) -> None:
-    """Wait (bounded) until the LINE channel has finished every event it accepted."""
-    assert client.portal is not None
-    client.portal.call(line_idle, timeout)
 
 
 def post_events(client: TestClient, events: list[dict[str, Any]], secret: str = SECRET) -> httpx.Response:
@@ -209,10 +203,85 @@ def test_postback_is_answered_as_the_question_it_carries(client: TestClient, fak
     assert answers[2] == answers[0]
 
 
-def test_messages_in_a_group_are_answered(client: TestClient, fake: FakeLine) -> None:
-    event = text_event("ช่วยอะไรได้บ้าง", source={"type": "group", "groupId": "C" + "1" * 32, "userId": "U" + "2" * 32})
+def _group_text(
+    text: str, mentionees: list[dict[str, Any]], *, group: str = "C" + "1" * 32, user: str
+) -> dict[str, Any]:
+    event = text_event(text, source={"type": "group", "groupId": group, "userId": user})
+    if mentionees:
+        event["message"]["mention"] = {"mentionees": mentionees}
+    return event
+
+
+def _self_mention(text: str, name: str) -> dict[str, Any]:
+    at = "@" + name
+    return {"index": text.index(at), "length": len(at), "type": "user", "userId": "Ubot", "isSelf": True}
+
+
+def test_in_a_group_only_a_mention_of_the_assistant_is_answered(client: TestClient, fake: FakeLine) -> None:
+    user = "U" + "2" * 32
+    plain = _group_text("ปีงบ 70 ยังยื่นได้ไหม", [], user=user)
+    other = _group_text(
+        "@สมชาย ปีงบ 70 ยังยื่นได้ไหม",
+        [{"index": 0, "length": 6, "type": "user", "userId": "U9", "isSelf": False}],
+        user=user,
+    )
+    everyone = _group_text("@All ปีงบ 70 ยังยื่นได้ไหม", [{"index": 0, "length": 4, "type": "all"}], user=user)
+    text = "@ผู้ช่วยงบ ปีงบ 70 ยังยื่นได้ไหม"
+    addressed = _group_text(text, [_self_mention(text, "ผู้ช่วยงบ")], user=user)
+    before = metric(client, "budgetbot_events_total", channel="line", outcome="not_addressed")
+    assert post_events(client, [plain, other, everyone, addressed]).status_code == 200
+    reply = wait_reply(fake, addressed["replyToken"])
+    settle(client)
+    assert [r.json["replyToken"] for r in fake.replies(ok_only=False)] == [addressed["replyToken"]]
+    messages = reply.json["messages"]
+    assert_good_reply_in_group(messages)
+    # The asker's message is quoted, and the answer is about what was asked, the mention taken out.
+    assert messages[0]["quoteToken"] == addressed["message"]["quoteToken"]
+    assert "2570" in " ".join(m.get("text", "") + m.get("altText", "") for m in messages)
+    assert metric(client, "budgetbot_events_total", channel="line", outcome="not_addressed") == before + 3
+
+
+def assert_good_reply_in_group(messages: list[dict[str, Any]]) -> None:
+    """In a group, suggestions are postbacks: a typed question without a mention would not reach the assistant."""
+    assert 1 <= len(messages) <= 5 and message_errors(messages) == []
+    items = messages[-1]["quickReply"]["items"]
+    assert items and all(i["action"]["type"] == "postback" for i in items)
+    assert all(i["action"]["data"] == i["action"]["displayText"] and i["action"]["data"] for i in items)
+
+
+def test_joining_a_group_introduces_itself_and_says_how_to_ask(client: TestClient, fake: FakeLine) -> None:
+    event = _base_join()
     assert post_events(client, [event]).status_code == 200
-    assert_good_reply(wait_reply(fake, event["replyToken"]).json["messages"])
+    messages = wait_reply(fake, event["replyToken"]).json["messages"]
+    assert "@" in messages[0]["text"] and THAI.search(messages[0]["text"])
+    assert_good_reply_in_group(messages)
+
+
+def _base_join() -> dict[str, Any]:
+    event = follow_event(source={"type": "group", "groupId": "C" + "3" * 32})
+    event["type"] = "join"
+    del event["follow"]
+    return event
+
+
+def test_memory_is_per_person_in_a_group(client: TestClient, fake: FakeLine) -> None:
+    """One member asks about FY 2566, another asks "and 67?": without the first one's context that means
+    nothing for the second; the first one's own follow-up continues their conversation."""
+    group = "C" + "4" * 32
+    first, second = "U" + "5" * 32, "U" + "6" * 32
+
+    def ask(text: str, user: str) -> str:
+        full = "@ผู้ช่วย " + text
+        event = _group_text(full, [_self_mention(full, "ผู้ช่วย")], group=group, user=user)
+        assert post_events(client, [event]).status_code == 200
+        messages = wait_reply(fake, event["replyToken"]).json["messages"]
+        return " ".join(m.get("text", "") + m.get("altText", "") for m in messages)
+
+    assert "2566" in ask("ปีงบ 66 ยังยื่นได้ไหม", first)
+    other = ask("แล้วปี 67 ล่ะ", second)
+    own = ask("แล้วปี 67 ล่ะ", first)
+    assert "2567" in own
+    assert other != own
 
 
 def test_previous_channel_secret_is_accepted_during_rotation(client: TestClient, fake: FakeLine) -> None:
@@ -345,19 +414,41 @@ def test_invalid_reply_token_falls_back_to_push(client: TestClient, fake: FakeLi
     assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="invalid_reply_token") == before + 1
 
 
-def test_reply_failing_every_time_is_pushed_with_one_retry_key(client: TestClient, fake: FakeLine) -> None:
-    fake.fail_next_replies(FAST.reply_attempts, status=503)
+def test_reply_failing_while_the_token_is_fresh_is_pushed_with_one_retry_key(tmp_path: Path, fake: FakeLine) -> None:
+    # Replies are retried while the token is fresh (here 1 s), then the answer is pushed; the push is retried
+    # with the same X-Line-Retry-Key, so LINE could drop a duplicate if the first push did go through.
+    policy = DeliveryPolicy(request_timeout=1.0, backoff_first=0.2, backoff_jitter=0.0, reply_token_seconds=1.0)
+    fake.fail_next_replies(100, status=503)
     fake.fail_next_pushes(1, status=500)
-    event = text_event("ช่วยอะไรได้บ้าง")
+    with TestClient(create_app(_settings(tmp_path, fake), policy=policy)) as app:
+        event = text_event("ช่วยอะไรได้บ้าง")
+        assert post_events(app, [event]).status_code == 200
+        fake.wait_for_requests(PUSH_PATH, ok_only=True)
+        settle(app)
+        replies = replies_to(fake, event["replyToken"], ok_only=False)
+        assert len(replies) >= 2 and {r.status for r in replies} == {503}
+        assert replies[-1].at - replies[0].at < policy.reply_token_seconds + 0.5
+        pushes = fake.pushes(ok_only=False)
+        assert [p.status for p in pushes] == [500, 200]
+        assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]
+        assert metric(app, "budgetbot_reply_failures_total", channel="line", reason="server_error") == len(replies) + 1
+        assert metric(app, "budgetbot_deliveries_total", channel="line", outcome="pushed") == 1
+    fake.reset()
+
+
+def test_a_reused_retry_key_is_delivered_not_sent_again(client: TestClient, fake: FakeLine) -> None:
+    """A push whose first attempt went through but whose answer was lost: LINE answers the retry with 409,
+    which counts as delivered."""
+    fake.reject_reply_tokens()
+    fake.answer_next_pushes_late(1, seconds=FAST.request_timeout + 2)
+    user = "U" + "9" * 32
+    event = text_event("แนวทางมีอะไรบ้าง", source=user_source(user))
     assert post_events(client, [event]).status_code == 200
-    fake.wait_for_requests(PUSH_PATH, ok_only=True)
+    fake.wait_for(lambda _: any(p.status == 409 for p in fake.pushes(ok_only=False)), timeout=15)
     settle(client)
-    assert [r.status for r in replies_to(fake, event["replyToken"], ok_only=False)] == [503] * FAST.reply_attempts
-    pushes = fake.pushes(ok_only=False)
-    assert [p.status for p in pushes] == [500, 200]
-    # The same key on the retry lets LINE drop a duplicate if the first push did go through.
-    assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]
-    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="push_server_error") >= 1
+    statuses = [p.status for p in fake.pushes(ok_only=False)]
+    assert statuses == [200, 409], statuses
+    assert metric(client, "budgetbot_deliveries_total", channel="line", outcome="pushed") >= 1
 
 
 def test_reply_rejected_for_other_reasons_is_not_retried_or_pushed(client: TestClient, fake: FakeLine) -> None:
@@ -397,44 +488,49 @@ def test_line_disabled_answers_404_with_a_message(tmp_path: Path, monkeypatch: p
         assert metric(client, "budgetbot_webhooks_total", channel="line", outcome="disabled") == 1
 
 
-def test_shutdown_waits_for_in_flight_replies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(line_module, "REPLY_POLICY", FAST)
+def test_shutdown_leaves_unfinished_replies_to_the_next_start(tmp_path: Path) -> None:
+    """A reply still failing when the app stops is not cancelled half-way nor lost: it stays stored, and the
+    next start sends it (its reply token still fresh), once."""
     with FakeLine(access_token=TOKEN) as fake:
-        fake.hang_next_replies(1, seconds=0.3)  # slow first attempt (then 500): the reply is still in flight
+        fake.hang_next_replies(1, seconds=0.3)  # the first attempt is in flight at shutdown (then a 500)
         event = text_event("ช่วยอะไรได้บ้าง")
-        with TestClient(create_app(_settings(tmp_path, fake))) as client:
+        with TestClient(create_app(_settings(tmp_path, fake), policy=FAST)) as client:
             assert post_events(client, [event]).status_code == 200
-        # The lifespan's shutdown waited for the retry instead of dropping the reply.
+            fake.wait_for_requests(REPLY_PATH)
+        assert replies_to(fake, event["replyToken"]) == []
+        with TestClient(create_app(_settings(tmp_path, fake), policy=FAST)) as client:
+            wait_reply(fake, event["replyToken"])
+            settle(client)
         assert len(replies_to(fake, event["replyToken"])) == 1
 
 
-def test_a_burst_is_queued_and_a_token_that_expired_in_the_queue_is_pushed_not_tried(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # One event at a time, and a token "lifetime" shorter than a slow reply: the second event waits in the
-    # queue until its token is dead, so it must go out as a push without a doomed reply attempt.
-    policy = ReplyPolicy(
-        request_timeout=1.0,
-        reply_attempts=1,
-        push_attempts=1,
-        backoff=0.05,
-        shutdown_timeout=5.0,
-        token_lifetime=1.5,
-        max_concurrent_events=1,
-    )
-    monkeypatch.setattr(line_module, "REPLY_POLICY", policy)
-    with FakeLine(access_token=TOKEN) as fake, TestClient(create_app(_settings(tmp_path, fake))) as client:
-        fake.delay_replies(0.8)
-        first = text_event("ช่วยอะไรได้บ้าง", source=user_source("U" + "1" * 32))
-        second = text_event("แนวทางมีอะไรบ้าง", source=user_source("U" + "2" * 32))
-        assert post_events(client, [first]).status_code == 200
-        assert post_events(client, [second]).status_code == 200
-        push = fake.wait_for_requests(PUSH_PATH, ok_only=True)[0]
-        settle(client)
-        assert push.json["to"] == "U" + "2" * 32
-        assert len(replies_to(fake, first["replyToken"])) == 1
-        assert replies_to(fake, second["replyToken"], ok_only=False) == []
-        assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="reply_token_expired") == 1
+def test_an_event_whose_reply_token_is_no_longer_fresh_is_pushed_not_tried(client: TestClient, fake: FakeLine) -> None:
+    # The token's age counts from the event's own timestamp (here 30 s ago: past BUDGETBOT_REPLY_TOKEN_SECONDS).
+    user = "U" + "2" * 32
+    before = metric(client, "budgetbot_reply_failures_total", channel="line", reason="reply_token_expired")
+    late = text_event("แนวทางมีอะไรบ้าง", source=user_source(user))
+    late["timestamp"] -= 30_000
+    assert post_events(client, [late]).status_code == 200
+    push = fake.wait_for_requests(PUSH_PATH, ok_only=True)[0]
+    settle(client)
+    assert push.json["to"] == user
+    assert replies_to(fake, late["replyToken"], ok_only=False) == []
+    assert metric(client, "budgetbot_reply_failures_total", channel="line", reason="reply_token_expired") == before + 1
+
+
+def test_stale_events_are_acknowledged_and_not_answered(client: TestClient, fake: FakeLine) -> None:
+    """Older than BUDGETBOT_MAX_EVENT_AGE (a day): a replayed signed body whose id was purged long ago, too."""
+    before = metric(client, "budgetbot_events_total", channel="line", outcome="stale")
+    old = text_event("ปีงบ 70 ยังยื่นได้ไหม")
+    old["timestamp"] -= 86_400_000 + 60_000
+    assert post_events(client, [old]).status_code == 200
+    fresh = text_event("สวัสดี")
+    assert post_events(client, [fresh]).status_code == 200  # a barrier: handled after the stale one
+    wait_reply(fake, fresh["replyToken"])
+    settle(client)
+    assert replies_to(fake, old["replyToken"], ok_only=False) == []
+    assert fake.pushes(ok_only=False) == []
+    assert metric(client, "budgetbot_events_total", channel="line", outcome="stale") == before + 1
 
 
 # --- the rich menu -------------------------------------------------------------------------------
@@ -540,3 +636,48 @@ def test_real_server_process_replies_through_the_line_sdk(tmp_path: Path) -> Non
             assert "Traceback" not in server.log_text()
         assert len(replies_to(fake, event["replyToken"])) == 1
         assert uuid.UUID(push.headers["x-line-retry-key"])
+
+
+# --- messages that answer no event (notifications, issue 11) -------------------------------------------------
+
+
+def test_a_stored_notification_is_pushed_once_with_the_retry_key_stored_before_the_first_attempt(
+    client: TestClient, fake: FakeLine
+) -> None:
+    """The outbox is open to messages that answer no event: stored with their retry key, pushed to the user,
+    retried with the same key (LINE answers 409 once it has one: delivered, not sent twice)."""
+    from functools import partial
+
+    from handlers.pipeline import Outgoing
+
+    user = "U" + "e" * 32
+    pipeline = client.app.state.ctx.pipeline
+    fake.answer_next_pushes_late(1, seconds=FAST.request_timeout + 2)  # accepted, but the answer comes too late
+    outgoing = Outgoing(parts=[{"messages": [{"type": "text", "text": "ปีงบประมาณ 2571 เปิดรับคำขอแล้ว"}]}])
+    assert client.portal is not None
+    client.portal.call(partial(pipeline.enqueue, "line", user, outgoing, ref="notification-1"))
+    fake.wait_for(lambda _: [p.status for p in fake.pushes(ok_only=False)] == [200, 409], timeout=20)
+    settle(client)
+    pushes = fake.pushes(ok_only=False)
+    assert all(p.json["to"] == user for p in pushes)
+    assert UUID_RE.match(pushes[0].headers["x-line-retry-key"])
+    assert pushes[0].headers["x-line-retry-key"] == pushes[1].headers["x-line-retry-key"]
+
+
+def test_messages_are_sent_as_the_sdk_would_serialise_them() -> None:
+    """line_json (a fast path for the SDK's to_dict) gives LINE exactly the same JSON for every rendered answer
+    of the evaluation set: text, Flex cards, quick replies."""
+    from handlers.line import line_json
+    from handlers.line_render import render_answer, render_error, render_help
+    from tests.support.core import TODAY, shipped_assistant
+    from tests.support.load import eval_questions
+
+    assistant = shipped_assistant()
+    renderings = [render_answer(assistant.respond(q, None, TODAY)[0]) for q in eval_questions()]
+    renderings += [render_help(), render_error()]
+    kinds = set()
+    for messages in renderings:
+        for message in messages:
+            assert json.dumps(line_json(message), sort_keys=True) == json.dumps(message.to_dict(), sort_keys=True)
+            kinds.add(message.type)
+    assert {"text", "flex"} <= kinds

@@ -390,7 +390,7 @@ class _Records(logging.Handler):
 
 def test_send_failure_is_counted_and_logged_with_the_update_id(clean_env: Path) -> None:
     records = _Records()
-    logger = logging.getLogger("handlers.telegram")  # the app's logging set-up only replaces root handlers
+    logger = logging.getLogger("handlers.pipeline")  # the app's logging set-up only replaces root handlers
     logger.addHandler(records)
     try:
         with FakeTelegram(token=TOKEN) as tg:
@@ -408,8 +408,9 @@ def test_send_failure_is_counted_and_logged_with_the_update_id(clean_env: Path) 
                 assert_good_reply(tg.wait_for_messages(chat)[0])
     finally:
         logger.removeHandler(records)
-    failures = [r for r in records.records if r.getMessage() == "telegram reply failed"]
-    assert failures and failures[0].event_id == update_id
+    # Blocked: not worth retrying. Given up at once, in one log line naming the update.
+    failures = [r for r in records.records if r.getMessage() == "delivery given up"]
+    assert len(failures) == 1 and failures[0].event_id == str(update_id) and failures[0].reason == "forbidden"
     assert all(TOKEN not in str(r.__dict__) for r in records.records)
 
 

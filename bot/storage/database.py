@@ -36,7 +36,7 @@ _PG_MIGRATION_LOCK = 0x6275_6467_6574_626F  # "budgetbo"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # The newest migration in migrations/versions (a test checks they agree). A database already there needs no
 # alembic at all, which keeps its import (a quarter of a second) out of a normal start-up.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def normalize_url(url: str) -> str:
@@ -203,11 +203,11 @@ class Database:
 
     def purge(self, settings: Settings, *, now: datetime | None = None) -> PurgeResult:
         """Delete expired events and conversations and questions older than the retention period."""
-        from bot.storage.stores import SqlConversationStore, SqlEventLedger, SqlQuestionLog
+        from bot.storage.stores import SqlConversationStore, SqlEventLedger, SqlQuestionLog, event_ttl
 
         now = now or datetime.now(timezone.utc)
         result = PurgeResult(
-            events=SqlEventLedger(self).purge_expired(now=now),
+            events=SqlEventLedger(self, ttl=event_ttl(settings)).purge_expired(now=now),
             conversations=SqlConversationStore.from_settings(self, settings).purge_expired(now=now),
             questions=SqlQuestionLog.from_settings(self, settings).purge_old(settings.log_retention_days, now=now),
         )

@@ -98,3 +98,94 @@ class QuestionLogEntry(Base):
     knowledge_version: Mapped[str | None] = mapped_column(String(), nullable=True)
 
     __table_args__ = (Index("ix_question_log_asked_at", "asked_at"),)
+
+
+# --- the message pipeline (handlers/pipeline/) -------------------------------------------------------------
+# Times here are epoch seconds (floats): the pipeline writes them with plain driver statements, several per
+# event, and compares leases on the database's own clock.
+
+
+class PipelineInstance(Base):
+    """A running server process: it renews `heartbeat_at` every second; its lanes are free once that stops."""
+
+    __tablename__ = "pipeline_instances"
+
+    id: Mapped[str] = mapped_column(String(), primary_key=True)
+    started_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    heartbeat_at: Mapped[float] = mapped_column(Float(), nullable=False)
+
+
+class PipelineLane(Base):
+    """A conversation with work pending (events to answer, messages to send), and which instance handles it.
+
+    `lane` is a keyed hash of channel + chat: never a raw user id. A row exists only while work is pending."""
+
+    __tablename__ = "pipeline_lanes"
+
+    lane: Mapped[str] = mapped_column(String(), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(), nullable=True)
+    since: Mapped[float] = mapped_column(Float(), nullable=False)
+
+    __table_args__ = (Index("ix_pipeline_lanes_since", "since"),)
+
+
+class PipelineInboxEvent(Base):
+    """An acknowledged event not answered yet. Committed before the webhook's 200, in the same transaction as its
+    de-duplication claim; deleted when its answer is recorded in the outbox. `question` is masked (PDPA); the raw
+    chat and user ids are kept only until then, because the answer must be sent to them."""
+
+    __tablename__ = "pipeline_inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lane: Mapped[str] = mapped_column(String(), nullable=False)
+    channel: Mapped[str] = mapped_column(String(), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(), nullable=False)
+    conversation: Mapped[str] = mapped_column(String(), nullable=False)
+    question: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    notice: Mapped[str | None] = mapped_column(String(), nullable=True)
+    handle: Mapped[str] = mapped_column(Text(), nullable=False)  # ReplyHandle JSON
+    occurred_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    received_at: Mapped[float] = mapped_column(Float(), nullable=False)
+
+    __table_args__ = (Index("ix_pipeline_inbox_lane_id", "lane", "id"),)
+
+
+class PipelineOutboxMessage(Base):
+    """A message to deliver: one answer (or, later, one notification), with everything its retries need.
+
+    `retry_key` is generated when the row is written, before the first attempt, so every retry of a push reuses
+    it (also after a restart). `parts` are the channel's API payloads in order, `parts_done` how many were sent.
+    The row, and with it the recipient's raw id in `handle`, is deleted once the message is delivered or given up."""
+
+    __tablename__ = "pipeline_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lane: Mapped[str] = mapped_column(String(), nullable=False)
+    channel: Mapped[str] = mapped_column(String(), nullable=False)
+    ref: Mapped[str] = mapped_column(String(), nullable=False)  # the event id answered (or a notification id)
+    handle: Mapped[str] = mapped_column(Text(), nullable=False)  # ReplyHandle JSON
+    parts: Mapped[str] = mapped_column(Text(), nullable=False)  # JSON list of API payloads
+    parts_done: Mapped[int] = mapped_column(Integer(), nullable=False)
+    retry_key: Mapped[str] = mapped_column(String(), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    event_at: Mapped[float] = mapped_column(Float(), nullable=False)  # the event's own time: reply token age
+    received_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    deadline: Mapped[float] = mapped_column(Float(), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer(), nullable=False)
+    next_attempt_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    last_reason: Mapped[str | None] = mapped_column(String(), nullable=True)
+
+    __table_args__ = (Index("ix_pipeline_outbox_lane_id", "lane", "id"),)
+
+
+class TelegramCallback(Base):
+    """Callback data of a suggestion button (`h:<digest>`) -> its question, so a tap works after a restart and
+    on every instance (Telegram's callback data holds 64 bytes: too few for most Thai questions)."""
+
+    __tablename__ = "telegram_callbacks"
+
+    digest: Mapped[str] = mapped_column(String(), primary_key=True)
+    question: Mapped[str] = mapped_column(Text(), nullable=False)
+    used_at: Mapped[float] = mapped_column(Float(), nullable=False)
+
+    __table_args__ = (Index("ix_telegram_callbacks_used_at", "used_at"),)

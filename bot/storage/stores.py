@@ -43,6 +43,30 @@ def normalize_question(text: str) -> str:
     return normalize(text)
 
 
+def event_ttl(settings: Settings) -> timedelta:
+    """How long processed event ids are kept: at least EVENT_TTL, and always longer than BUDGETBOT_MAX_EVENT_AGE,
+    so a signed body replayed after its id was purged is refused as stale before it could be claimed again."""
+    return max(EVENT_TTL, timedelta(seconds=settings.max_event_age) + timedelta(days=1))
+
+
+def encode_state(state: ConversationState) -> str:
+    """The stored form of a conversation state (stamped with the time of saving)."""
+    return state.model_copy(update={"updated_at": time.time()}).model_dump_json()
+
+
+def decode_state(payload: str, updated_at: datetime, ttl: timedelta) -> ConversationState | None:
+    """A stored state, or None when it expired or was written by an older version with another shape."""
+    if updated_at.tzinfo is None:
+        updated_at = updated_at.replace(tzinfo=timezone.utc)
+    if updated_at < _utcnow() - ttl:
+        return None  # expired rows are deleted by purge; until then they are just ignored
+    try:
+        return ConversationState.model_validate_json(payload)
+    except ValidationError:
+        log.warning("stored conversation state unreadable; starting afresh")
+        return None
+
+
 def _safe_text(text: str) -> str:
     """Text every database accepts: PostgreSQL rejects NUL, and no driver encodes lone surrogates."""
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
@@ -114,18 +138,11 @@ class SqlConversationStore:
         query = select(Conversation.state, Conversation.updated_at).where(Conversation.key == hash_user(key, self.salt))
         with self.db.engine.connect() as connection:
             row = connection.execute(query).first()
-        if row is None or row.updated_at < _utcnow() - self.ttl:
-            return None  # expired rows are deleted by purge; until then they are just ignored
-        try:
-            return ConversationState.model_validate_json(row.state)
-        except ValidationError:
-            # Written by an older version with another shape: start the conversation afresh.
-            log.warning("stored conversation state unreadable; starting afresh")
-            return None
+        return None if row is None else decode_state(row.state, row.updated_at, self.ttl)
 
     def save_sync(self, key: str, state: ConversationState) -> None:
         now = _utcnow()
-        payload = state.model_copy(update={"updated_at": time.time()}).model_dump_json()
+        payload = encode_state(state)
         table = Conversation.__table__
         stmt = _insert(self.db, table).values(key=hash_user(key, self.salt), state=payload, updated_at=now)
         stmt = stmt.on_conflict_do_update(

@@ -1,9 +1,15 @@
-"""An aiohttp application served on 127.0.0.1 from a background thread: the base of the fake APIs."""
+"""An aiohttp application served on 127.0.0.1 from a background thread: the base of the fake APIs.
+
+Every fake can be slowed down (`slow_down`: each call answered only after a delay) and taken down for a period
+(`take_down`: each call's connection is cut without an answer, as when the API's hosts are unreachable mid-way).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from typing import Self
 
 from aiohttp import web
@@ -19,6 +25,51 @@ class BackgroundServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self._faults = threading.Lock()
+        self._down_until = 0.0  # time.monotonic(); inf: until bring_up()
+        self._slow = 0.0
+        self.cut_calls = 0  # calls whose connection was cut while down
+
+    # --- faults for every fake ---------------------------------------------------------------------
+
+    def take_down(self, seconds: float | None = None) -> None:
+        """Cut the connection of every call from now on, for `seconds` (None: until `bring_up`)."""
+        with self._faults:
+            self._down_until = float("inf") if seconds is None else time.monotonic() + seconds
+
+    def bring_up(self) -> None:
+        with self._faults:
+            self._down_until = 0.0
+
+    @property
+    def down(self) -> bool:
+        with self._faults:
+            return time.monotonic() < self._down_until
+
+    def reset_faults(self) -> None:
+        with self._faults:
+            self._down_until, self._slow, self.cut_calls = 0.0, 0.0, 0
+
+    def slow_down(self, seconds: float) -> None:
+        """Answer every call only after `seconds` (a slow API); 0 turns it off."""
+        with self._faults:
+            self._slow = seconds
+
+    @web.middleware
+    async def _fault_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self.down:
+            with self._faults:
+                self.cut_calls += 1
+            assert request.transport is not None
+            request.transport.abort()  # a reset, no answer: the client sees a dropped connection
+            return web.Response(status=503)  # never reaches the client
+        with self._faults:
+            slow = self._slow
+        if slow > 0:
+            await asyncio.sleep(slow)
+        return await handler(request)
 
     def make_app(self) -> web.Application:
         raise NotImplementedError
@@ -71,7 +122,9 @@ class BackgroundServer:
         self._thread = None
 
     async def _serve(self, ready: threading.Event) -> None:
-        self._runner = web.AppRunner(self.make_app(), shutdown_timeout=1.0, access_log=None)
+        app = self.make_app()
+        app.middlewares.append(self._fault_middleware)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

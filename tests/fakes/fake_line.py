@@ -1,10 +1,12 @@
 """A fake LINE Messaging API (and data API) on 127.0.0.1, plus builders for signed webhook bodies.
 
 The fake is a small aiohttp app in a background thread. It records every request (method, path, headers,
-raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, single-use reply
-tokens, the access token) so a reply that real LINE would reject is rejected here too. Failures can be
-scripted: the next N replies fail with a 5xx, hang past the client's timeout, or get
-400 "Invalid reply token"; and every reply can be slowed down (`delay_replies`).
+raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, the access token;
+reply tokens are single-use and expire `reply_token_lifetime` seconds after they were issued by
+`new_reply_token`, an unknown token is invalid; a push whose `X-Line-Retry-Key` was accepted before gets 409)
+so a call that real LINE would reject is rejected here too. Failures can be scripted: the next N replies fail
+with a 5xx, hang past the client's timeout, or get 400 "Invalid reply token"; every reply can be slowed down
+(`delay_replies`), every call too (`slow_down`), and the whole API taken down for a while (`take_down`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,8 @@ RICH_MENU_PATH = "/v2/bot/richmenu"
 DEFAULT_RICH_MENU_PREFIX = "/v2/bot/user/all/richmenu/"
 
 DUMMY_REPLY_TOKENS = ("00000000000000000000000000000000", "ffffffffffffffffffffffffffffffff")
+# Reply tokens handed out by new_reply_token() -> when (time.monotonic()): LINE issues them with the webhook.
+_ISSUED: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,10 @@ class FakeLine(BackgroundServer):
 
     thread_name = "fake-line"
 
-    def __init__(self, access_token: str | None = None) -> None:
+    def __init__(self, access_token: str | None = None, *, reply_token_lifetime: float = 60.0) -> None:
         super().__init__()
         self.access_token = access_token
+        self.reply_token_lifetime = reply_token_lifetime
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._used_reply_tokens: set[str] = set()
@@ -100,6 +105,7 @@ class FakeLine(BackgroundServer):
         self._fail_pushes: list[int] = []
         self._hang_replies = 0
         self._hang_seconds = 30.0
+        self._late_pushes: list[float] = []  # seconds: accepted at once, answered only after that long
         self._reply_delay = 0.0
         self._reject_tokens = False
         self.rich_menus: dict[str, dict[str, Any]] = {}
@@ -125,6 +131,12 @@ class FakeLine(BackgroundServer):
         with self._lock:
             self._hang_replies += count
             self._hang_seconds = seconds
+
+    def answer_next_pushes_late(self, count: int, seconds: float = 5.0) -> None:
+        """The next pushes are accepted (their retry keys too) but answered only after `seconds`: a client
+        that times out first does not know they went through."""
+        with self._lock:
+            self._late_pushes.extend([seconds] * count)
 
     def delay_replies(self, seconds: float) -> None:
         """Every reply is answered as usual, but only after `seconds` (a slow LINE API); 0 turns it off."""
@@ -176,12 +188,19 @@ class FakeLine(BackgroundServer):
         self.wait_for(lambda _: len(self.requests_to(path, ok_only=ok_only)) >= count, timeout)
         return self.requests_to(path, ok_only=ok_only)
 
+    def reset_requests(self) -> None:
+        """Forget what was received (scripted failures and faults stay)."""
+        with self._lock:
+            self._requests.clear()
+
     def reset(self) -> None:
+        self.reset_faults()
         with self._lock:
             self._requests.clear()
             self._fail_replies.clear()
             self._fail_pushes.clear()
             self._hang_replies = 0
+            self._late_pushes.clear()
             self._reply_delay = 0.0
             self._reject_tokens = False
 
@@ -212,7 +231,10 @@ class FakeLine(BackgroundServer):
             self._requests.append(recorded)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except ConnectionResetError:  # the client died sending (a server killed mid-request): nothing to answer
+            return web.Response(status=400)
         try:
             data: Any | None = json.loads(body) if body and "json" in request.content_type else None
         except ValueError:
@@ -231,6 +253,13 @@ class FakeLine(BackgroundServer):
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
         self._record(request, body, data, status)
+        if request.method == "POST" and request.path == PUSH_PATH and status == 200:
+            with self._lock:
+                late = self._late_pushes.pop(0) if self._late_pushes else 0.0
+            if late:
+                assert self._release is not None
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._release.wait(), timeout=late)
         return web.json_response(payload, status=status, headers=headers)
 
     def _take_hang(self) -> bool:
@@ -300,8 +329,14 @@ class FakeLine(BackgroundServer):
         if errors:
             return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
         token = data["replyToken"]
+        issued = _ISSUED.get(token)
         with self._lock:
-            if reject or token in self._used_reply_tokens or token in DUMMY_REPLY_TOKENS:
+            if (
+                reject
+                or token in self._used_reply_tokens
+                or issued is None  # never issued (this includes the console's dummy tokens)
+                or time.monotonic() - issued > self.reply_token_lifetime
+            ):
                 return 400, {"message": "Invalid reply token"}, headers
             self._used_reply_tokens.add(token)  # single use, like LINE
         return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
@@ -352,7 +387,10 @@ def signed_webhook(
 
 
 def new_reply_token() -> str:
-    return secrets.token_hex(16)
+    """A reply token as LINE issues one with a webhook event: the fake accepts it once, within its lifetime."""
+    token = secrets.token_hex(16)
+    _ISSUED[token] = time.monotonic()
+    return token
 
 
 def new_event_id() -> str:

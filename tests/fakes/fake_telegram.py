@@ -207,6 +207,7 @@ class FakeTelegram(BackgroundServer):
         return self.sent_messages(chat_id)
 
     def reset(self) -> None:
+        self.reset_faults()
         with self._lock:
             self._calls.clear()
             self._failures.clear()
@@ -406,3 +407,14 @@ def callback_update(update_id: int, data: str, *, chat_id: int, query_id: str | 
             },
         },
     }
+
+
+def post_update(base_url: str, update: dict[str, Any], secret: str | None) -> Any:
+    """POST an Update to a server's Telegram webhook as Telegram does (JSON, with the secret token header)."""
+    import httpx
+
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    content = json.dumps(update, ensure_ascii=False).encode()
+    return httpx.post(f"{base_url}/webhooks/telegram", content=content, headers=headers, timeout=10)

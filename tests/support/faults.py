@@ -301,18 +301,22 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05, message: 
 # --- waiting for the app, reading /metrics ---------------------------------------------------------------
 
 
-async def line_idle(timeout: float) -> None:
-    """Run on the app's loop (TestClient.portal.call): return once no LINE event task is running."""
+async def pipeline_idle(pipeline: Any, timeout: float) -> None:
+    """Run on the app's loop (TestClient.portal.call): return once the message pipeline has nothing in flight and
+    nothing stored waiting (every accepted event answered and its answer delivered or given up)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while any(
-        (coro := t.get_coro()) is not None and getattr(coro, "__qualname__", "").startswith("LineChannel.")
-        for t in asyncio.all_tasks()
-        if not t.done()
-    ):
+    while not await pipeline.settled():
         if loop.time() > deadline:
-            raise AssertionError(f"LINE events still being handled after {timeout}s")
-        await asyncio.sleep(0.01)
+            counts = await pipeline.pending()
+            raise AssertionError(f"the pipeline is still busy after {timeout}s: {counts}")
+        await asyncio.sleep(0.02)
+
+
+def settle(client: Any, timeout: float = 15.0) -> None:
+    """Wait (bounded) until the in-process app's pipeline has finished everything it accepted."""
+    assert client.portal is not None
+    client.portal.call(pipeline_idle, client.app.state.ctx.pipeline, timeout)
 
 
 def metric_value(metrics_text: str, name: str, **labels: str) -> float:

@@ -106,3 +106,13 @@ def running_server(env: dict[str, str], tmp_path: Path, *, timeout: float = 120.
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def telegram_env(api_url: str, token: str, secret: str) -> dict[str, str]:
+    """The variables that turn the Telegram channel on, against a (fake) Bot API at `api_url` (ending in /bot)."""
+    return {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_WEBHOOK_SECRET": secret, "TELEGRAM_API_BASE_URL": api_url}
+
+
+def database_env(database_url: str | None) -> dict[str, str]:
+    """BUDGETBOT_DATABASE_URL for a PostgreSQL URL; nothing for SQLite (the file under BUDGETBOT_DATA_DIR)."""
+    return {} if not database_url or database_url.startswith("sqlite") else {"BUDGETBOT_DATABASE_URL": database_url}
