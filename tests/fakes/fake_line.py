@@ -270,7 +270,10 @@ class FakeLine(BackgroundServer):
             self._requests.append(recorded)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except ConnectionResetError:  # the client died sending (a server killed mid-request): nothing to answer
+            return web.Response(status=400)
         try:
             data: Any | None = json.loads(body) if body and "json" in request.content_type else None
         except ValueError:
