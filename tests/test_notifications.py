@@ -302,3 +302,37 @@ def test_announcements_dry_run_for_real_and_held_by_the_quota(tmp_path: Path) ->
 
             assert admin(s, "POST", "/announce", {"text": "  "}).status_code == 422
             assert admin(s, "POST", "/announce", {"text": "x", "fiscal_year": "soon"}).status_code == 422
+
+
+def _busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t - start < 1.0) for i, start in enumerate(times)), default=0)
+
+
+def test_telegram_is_paced_to_25_a_second_and_its_retry_after_is_honoured(tmp_path: Path) -> None:
+    kb = knowledge_copy(tmp_path)
+    chats = list(range(9001, 9061))
+    with FakeTelegram(token=TG_TOKEN) as tg:
+        home = tmp_path / "home"
+        with server(notify_env(home, kb, None, tg), home) as s:
+            updates = TelegramUpdates(s)
+            for chat in chats:
+                updates.text(chat, f"/subscribe {YEAR}")
+            tg.wait_for(lambda _: len(tg.sent_messages()) >= len(chats), timeout=60)
+            first = admin(s, "POST", "/announce", {"text": "ประกาศแรก", "fiscal_year": YEAR})
+            assert first.json()["recipients"] == {"line": 0, "telegram": len(chats)}
+            tg.wait_for(lambda _: sum("ประกาศแรก" in c.text for c in tg.sent_messages()) >= len(chats), timeout=60)
+            sends = tg.calls_to("sendMessage")
+            assert not [c for c in sends if c.status == 429], "paced below Telegram's limit: never refused"
+            assert _busiest_second([c.at for c in sends]) <= 26
+
+            # Telegram's limit drops under ours: it answers 429 retry_after, which is waited for; nobody is lost or
+            # doubled.
+            tg.rate_limit = 10
+            admin(s, "POST", "/announce", {"text": "ประกาศที่สอง", "fiscal_year": YEAR})
+            tg.wait_for(lambda _: sum("ประกาศที่สอง" in c.text for c in tg.sent_messages()) >= len(chats), timeout=90)
+            settled(s, tg)
+            assert [c for c in tg.calls_to("sendMessage") if c.status == 429], "the fake did refuse some"
+            second = Counter(c.chat_id for c in tg.sent_messages() if "ประกาศที่สอง" in c.text)
+            assert second == Counter(chats)
+            assert notifications(s)[0]["delivered"]["telegram"] == len(chats)
