@@ -234,7 +234,14 @@ def admin_router(ctx: AppContext) -> APIRouter:
             "announcement",
             extra={"fiscal_year": body.fiscal_year, "dry_run": body.dry_run, "recipients": created.recipients},
         )
-        return _json({"id": created.id or None, "recipients": created.recipients, "dry_run": body.dry_run})
+        return _json(
+            {
+                "id": created.id or None,
+                "recipients": created.recipients,
+                "dry_run": body.dry_run,
+                "preview": created.preview,
+            }
+        )
 
     @api.get("/notifications", summary="Notifications sent and pending, with messages delivered / failed / held")
     async def notifications_list(limit: int = Query(50, ge=1, le=MAX_LIMIT)) -> JSONResponse:

@@ -72,6 +72,7 @@ class Pusher(Protocol):
 class Created:
     id: str
     recipients: dict[str, int]
+    preview: str = ""  # the Thai text (what the admin page shows before sending)
 
 
 class Notifications:
@@ -245,15 +246,18 @@ class Notifications:
         assert due.closes is not None
         return say.reminder_notification(kb, speech, today, due.fiscal_year, due.closes)
 
-    async def announce(self, text: str, year: int | None, *, dry_run: bool) -> Created | None:
+    async def announce(self, text: str, year: int | None, *, dry_run: bool) -> Created:
         """DGA's announcement to the subscribers of `year` (None: every subscriber, once each). A dry run counts the
-        recipients and sends nothing (returns an id of None)."""
-        if dry_run:
-            counts = await self.read(lambda tx: store.recipient_counts(tx, year))
-            return Created("", self._reachable(counts))
+        recipients and sends nothing (its id is empty)."""
         kb, today = self._kb, self.clock()
         answers = {lang: say.announcement(kb, Speech(lang, self._voice), today, text, year) for lang in LANGUAGES}
-        return await self._create(NotificationKind.ANNOUNCEMENT, year, answers, today)
+        preview = answers["th"].text
+        if dry_run:
+            counts = await self.read(lambda tx: store.recipient_counts(tx, year))
+            return Created("", self._reachable(counts), preview)
+        created = await self._create(NotificationKind.ANNOUNCEMENT, year, answers, today)
+        assert created is not None  # an announcement has no dedupe key: it is always created
+        return Created(created.id, created.recipients, preview)
 
     async def _create(
         self,
