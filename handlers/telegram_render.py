@@ -152,6 +152,8 @@ def sources_line(sources: Sequence[SourceRef], language: str = "th") -> str | No
             parts.append(title)
         else:
             parts.append(f"{title} ({english_date(src.posted) if english else thai_date(src.posted, short=True)})")
+        if src.url and src.url.startswith(("https://", "http://")):  # beside the citation: the document's page
+            parts[-1] += f' <a href="{html.escape(src.url, quote=True)}">{"link" if english else "ลิงก์"}</a>'
     extra = len(sources) - MAX_SOURCES
     more = (f" and {extra} more" if english else f" และอีก {extra} รายการ") if extra > 0 else ""
     return f"<i>{'Sources' if english else 'ที่มา'}: {'; '.join(parts)}{more}</i>"

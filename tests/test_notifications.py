@@ -86,8 +86,10 @@ def _assert_each_once(line: FakeLine, tg: FakeTelegram) -> None:
     assert all(len(r.json["to"]) <= 500 for r in line.multicasts(ok_only=False))
     assert not line.pushes(), "notifications are multicasts, never one push each"
     assert THAI_OPENS in multicast_texts(line)[0] and str(YEAR) in multicast_texts(line)[0]
+    assert "https://www.dga.or.th/news/" in multicast_texts(line)[0], "the source's url beside its citation"
     windows = [c for c in tg.sent_messages() if "🔔" in c.text]
     assert Counter(c.chat_id for c in windows) == Counter(TG_CHATS)
+    assert '<a href="https://www.dga.or.th/news/' in windows[0].text
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
