@@ -338,3 +338,36 @@ def test_telegram_is_paced_to_25_a_second_and_its_retry_after_is_honoured(tmp_pa
             second = Counter(c.chat_id for c in tg.sent_messages() if "ประกาศที่สอง" in c.text)
             assert second == Counter(chats)
             assert notifications(s)[0]["delivered"]["telegram"] == len(chats)
+
+
+def test_the_file_watcher_triggers_it_and_every_way_of_unsubscribing_works(tmp_path: Path) -> None:
+    kb = knowledge_copy(tmp_path)
+    stays, in_words, groups = line_user(1), line_user(2), line_user(3)
+    with FakeLine(access_token=TOKEN) as line, FakeTelegram(token=TG_TOKEN) as tg:
+        home = tmp_path / "home"
+        env = notify_env(home, kb, line, tg)
+        env["BUDGETBOT_WATCH_KNOWLEDGE"] = "true"
+        with server(env, home) as s:
+            post_line(s, line_postbacks([stays, in_words], f"action=subscribe&fy={YEAR}"))
+            # In a group the assistant does not subscribe anyone: notifications are private.
+            group = {"type": "group", "groupId": "C" + "9" * 32, "userId": groups}
+            post_line(s, [{**line_postbacks([groups], f"action=subscribe&fy={YEAR}")[0], "source": group}])
+            updates = TelegramUpdates(s)
+            for chat in (6001, 6002, 6003):
+                updates.text(chat, f"/subscribe {YEAR}")
+            wait_replies(line, 3)
+            tg.wait_for(lambda _: len(tg.sent_messages()) >= 3, timeout=60)
+            post_line(s, [text_event("ยกเลิกการแจ้งเตือน", source=user_source(in_words))])
+            updates.text(6002, "/unsubscribe")
+            updates.tap(6003, f"unsub:{YEAR}")
+            wait_replies(line, 4)
+            assert "ยกเลิกการแจ้งเตือนปีงบประมาณ พ.ศ. 2571 แล้ว" in line.replies()[-1].json["messages"][0]["text"]
+            both = {"line": 1, "telegram": 1}
+            wait_subscriptions(s, {"fiscal_years": {str(YEAR): both}, "total": both})
+
+            kb.add_window(YEAR, OPENS, CLOSES)  # no reload call: the watcher sees the edit
+            line.wait_for(lambda _: len(line.multicasts()) >= 1, timeout=60)
+            tg.wait_for(lambda _: any("🔔" in c.text for c in tg.sent_messages()), timeout=60)
+            settled(s, line, tg)
+            assert line.multicast_recipients() == [stays]
+            assert [c.chat_id for c in tg.sent_messages() if "🔔" in c.text] == [6001]
