@@ -21,6 +21,7 @@ pipeline as forbidden, which makes the notifications forget that person's subscr
 from __future__ import annotations
 
 import asyncio
+import heapq
 import hmac
 import json
 import logging
@@ -107,6 +108,43 @@ _NOTICES = {TEXT_ONLY: TEXT_ONLY_NOTICE, EXPIRED: EXPIRED_SUGGESTION_TEXT}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 SEND_INTERVAL = 1 / 25  # seconds between sendMessage calls: at most 25 a second (Telegram allows about 30)
 START_SUBSCRIBE = "sub_"  # deep link: t.me/<bot>?start=sub_2571
+NOTIFICATION_REF = "notify:"  # outbox refs of notification messages (handlers/notifications/store.py)
+
+
+class SendPacer:
+    """At most one start every `interval` seconds. Waiting callers are let through in order, the urgent ones (answers
+    to someone who just wrote) before the others (notifications), so a notification to thousands of chats does not
+    hold up a reply for minutes."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = 0.0  # time.monotonic() of the next free start
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = 0
+        self._releaser: asyncio.Task[None] | None = None
+
+    async def wait(self, *, urgent: bool) -> None:
+        now = time.monotonic()
+        if not self._waiting and now >= self._next:
+            self._next = now + self.interval
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._order += 1
+        heapq.heappush(self._waiting, (0 if urgent else 1, self._order, future))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release(), name="telegram-pacer")
+        await future
+
+    async def _release(self) -> None:
+        while self._waiting:
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            _, _, future = heapq.heappop(self._waiting)
+            if future.done():  # its caller stopped waiting (shutdown): the slot goes to the next one
+                continue
+            future.set_result(None)
+            self._next = time.monotonic() + self.interval
 
 
 def callback_action(data: str) -> str | None:
@@ -157,7 +195,7 @@ class TelegramChannel(WebhookChannel):
         self.bot: Bot | None = None
         self._last_start_attempt: float | None = None
         self._stopping = False
-        self._next_send = 0.0  # time.monotonic() before which no sendMessage starts (see pace)
+        self.pacer = SendPacer(SEND_INTERVAL)
 
     forbidden_means_blocked = True  # a 403 on sendMessage: the user blocked the bot (or it was removed)
 
@@ -400,15 +438,10 @@ class TelegramChannel(WebhookChannel):
         return [PushBatch(to=chat, parts=outgoing.parts, count=1, chat=chat) for chat in recipients]
 
     async def pace(self, message: OutboxMessage) -> None:
-        """At most 25 sendMessage calls a second from this process (answers and notifications alike)."""
+        """At most 25 sendMessage calls a second from this process; an answer waiting goes before notifications."""
         part = message.parts[message.parts_done] if message.parts_done < len(message.parts) else {}
-        if part.get("method") != "sendMessage":
-            return
-        now = time.monotonic()
-        start = max(now, self._next_send)
-        self._next_send = start + SEND_INTERVAL
-        if start > now:
-            await asyncio.sleep(start - now)
+        if part.get("method") == "sendMessage":
+            await self.pacer.wait(urgent=not message.ref.startswith(NOTIFICATION_REF))
 
     @staticmethod
     def _outgoing(handle: ReplyHandle, messages: list[OutgoingMessage], callbacks: dict[str, str]) -> Outgoing:
