@@ -45,12 +45,12 @@ class Voice:
         return s + self.particle
 
 
-@dataclass(frozen=True)
-class Turn:
-    question: Analyzed
+class Spoken:
+    """How the assistant speaks to someone in `language` with `voice` (Turn, and Speech for messages without a
+    question): the choice of language, the particle that ends a statement or a question, the first person."""
+
     language: str  # "th" or "en"
-    today: date
-    voice: Voice = field(default_factory=Voice)
+    voice: Voice
 
     @property
     def en(self) -> bool:
@@ -71,6 +71,14 @@ class Turn:
     @property
     def me(self) -> str:
         return "I" if self.en else self.voice.me
+
+
+@dataclass(frozen=True)
+class Turn(Spoken):
+    question: Analyzed
+    language: str  # "th" or "en"
+    today: date
+    voice: Voice = field(default_factory=Voice)
 
 
 def lead_first(text: str, turn: Turn, limit: int = LEAD_MAX_CHARS) -> str:

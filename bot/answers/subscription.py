@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.answer import ActionKind, Answer, AnswerKind, Offer, SubscriptionAction
-from bot.answers.context import Voice, source_refs
+from bot.answers.context import Spoken, Voice, source_refs
 from bot.formatting import format_date, source_line
 from bot.knowledge.loader import KnowledgeBase
 from bot.subscriptions import DEFAULT_REMINDER_DAYS, subscribable
@@ -23,31 +23,12 @@ STOP_WORDS_EN = "unsubscribe"
 
 
 @dataclass(frozen=True)
-class Speech:
+class Speech(Spoken):
     """Who is spoken to: the language and the assistant's voice (a Turn without a question, for replies to buttons
     and for notifications nobody asked for just then)."""
 
     language: str = "th"
     voice: Voice = field(default_factory=Voice)
-
-    @property
-    def en(self) -> bool:
-        return self.language == "en"
-
-    def pick(self, th: str, en: str) -> str:
-        return en if self.en else th
-
-    @property
-    def end(self) -> str:
-        return "" if self.en else self.voice.end
-
-    @property
-    def ask(self) -> str:
-        return "" if self.en else self.voice.ask
-
-    @property
-    def me(self) -> str:
-        return "I" if self.en else self.voice.me
 
     def date(self, d: date) -> str:
         return format_date(d, self.language)

@@ -392,18 +392,9 @@ class FakeLine(BackgroundServer):
 
     def _push(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         key = request.headers.get("X-Line-Retry-Key")
-        if key is not None and not _is_uuid(key):
-            return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}, headers
-        with self._lock:
-            if key is not None and key in self._accepted_retry_keys:
-                return (
-                    409,
-                    {"message": "The retry key is already accepted"},
-                    {**headers, "x-line-accepted-request-id": "1"},
-                )
-            fail = self._fail_pushes.pop(0) if self._fail_pushes else None
-        if fail is not None:
-            return fail, {"message": "An error occurred in the internal server"}, headers
+        refused = self._refused_by_retry_key(key, self._fail_pushes, headers)
+        if refused is not None:
+            return refused
         if not isinstance(data, dict) or not isinstance(data.get("to"), str):
             return 400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]}, headers
         errors = message_errors(data.get("messages"))
@@ -417,11 +408,11 @@ class FakeLine(BackgroundServer):
                 self._accepted_retry_keys.add(key)
         return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
 
-    def _over_quota(self, recipients: int) -> bool:
-        return self.quota is not None and self.usage + recipients > self.quota
-
-    def _multicast(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        key = request.headers.get("X-Line-Retry-Key")
+    def _refused_by_retry_key(
+        self, key: str | None, scripted: list[int], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """What LINE answers a push or multicast before reading it: a retry key that is not a UUID (400), one
+        accepted before (409), or a scripted failure. None: go on."""
         if key is not None and not _is_uuid(key):
             return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}, headers
         with self._lock:
@@ -431,9 +422,19 @@ class FakeLine(BackgroundServer):
                     {"message": "The retry key is already accepted"},
                     {**headers, "x-line-accepted-request-id": "1"},
                 )
-            fail = self._fail_multicasts.pop(0) if self._fail_multicasts else None
+            fail = scripted.pop(0) if scripted else None
         if fail is not None:
             return fail, {"message": "An error occurred in the internal server"}, headers
+        return None
+
+    def _over_quota(self, recipients: int) -> bool:
+        return self.quota is not None and self.usage + recipients > self.quota
+
+    def _multicast(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        key = request.headers.get("X-Line-Retry-Key")
+        refused = self._refused_by_retry_key(key, self._fail_multicasts, headers)
+        if refused is not None:
+            return refused
         to = data.get("to") if isinstance(data, dict) else None
         if (
             not isinstance(to, list)
