@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.knowledge.watch import reload_in_thread
 from bot.review import ReviewGroup, SingleFlight, review_groups
@@ -90,11 +90,22 @@ class _LoggedValidationRoute(APIRoute):
 
 
 class Announcement(BaseModel):
-    """POST /admin/announce: DGA's text to the subscribers of a fiscal year (null: to every subscriber)."""
+    """POST /admin/announce: DGA's text to the subscribers of a fiscal year (null: to every subscriber). Strict: a
+    sloppy body ("dry_run": 0, an unknown field) is refused, never guessed at, since a wrong guess sends for real."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_ANNOUNCEMENT_CHARS)
     fiscal_year: int | None = Field(default=None, ge=2500, le=2700)
     dry_run: bool = False
+
+    @field_validator("fiscal_year", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON's number 2571.0 is the integer 2571 (as JSON Schema says); "2571" or true is not a year.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
     @field_validator("text")
     @classmethod
@@ -203,7 +214,11 @@ def admin_router(ctx: AppContext) -> APIRouter:
 
     # --- subscriptions and notifications (issue 11) --------------------------------------------------------------
 
-    @api.get("/subscriptions", summary="Subscribers per fiscal year and channel, and distinct people per channel")
+    @api.get(
+        "/subscriptions",
+        summary="Subscribers per fiscal year and channel, and distinct people per channel",
+        responses={503: {"description": "Storage is unavailable; try again shortly"}},
+    )
     async def subscriptions() -> JSONResponse:
         notifications = ctx.notifications
         if notifications is None or ctx.db is None:
@@ -220,7 +235,14 @@ def admin_router(ctx: AppContext) -> APIRouter:
             }
         )
 
-    @api.post("/announce", summary="Send DGA's announcement to subscribers (dry_run: count them only)")
+    @api.post(
+        "/announce",
+        summary="Send DGA's announcement to subscribers (dry_run: count them only)",
+        responses={
+            400: {"description": "The body could not be read (not UTF-8 JSON)"},
+            503: {"description": "Storage is unavailable: nothing was sent; try again shortly"},
+        },
+    )
     async def announce(body: Announcement) -> JSONResponse:
         notifications = ctx.notifications
         if notifications is None or ctx.db is None:
@@ -243,7 +265,11 @@ def admin_router(ctx: AppContext) -> APIRouter:
             }
         )
 
-    @api.get("/notifications", summary="Notifications sent and pending, with messages delivered / failed / held")
+    @api.get(
+        "/notifications",
+        summary="Notifications sent and pending, with messages delivered / failed / held",
+        responses={503: {"description": "Storage is unavailable; try again shortly"}},
+    )
     async def notifications_list(limit: int = Query(50, ge=1, le=MAX_LIMIT)) -> JSONResponse:
         notifications = ctx.notifications
         if notifications is None or ctx.db is None:
