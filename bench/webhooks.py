@@ -115,20 +115,23 @@ def _run_driver(port: int, plan: list[Delivery], senders: int, tmp: Path) -> dic
 
 
 def _answered(fake: FakeLine, plan: list[Delivery]) -> tuple[dict[str, float], int]:
-    """Event id -> when its answer reached the fake (a reply by token, or a push to its user), and pushes."""
+    """Event id -> when its answer reached the fake (a reply by token, or a push to its user), and pushes. A user's
+    events are answered in order, so each push to a user answers the earliest of their events not answered yet."""
     by_token = {d.reply_token: d for d in plan}
-    users = {json.loads(d.body)["events"][0]["source"]["userId"]: d for d in plan}
+    by_user: dict[str, list[str]] = {}
+    for d in plan:
+        by_user.setdefault(json.loads(d.body)["events"][0]["source"]["userId"], []).append(d.event_id)
     at: dict[str, float] = {}
     pushes = 0
     for request in fake.replies():
         item = by_token.get((request.json or {}).get("replyToken"))
         if item is not None and item.event_id not in at:
             at[item.event_id] = request.at
-    for request in fake.pushes():
-        item = users.get((request.json or {}).get("to"))
-        if item is not None:
+    for request in sorted(fake.pushes(), key=lambda r: r.at):
+        waiting = [e for e in by_user.get((request.json or {}).get("to"), []) if e not in at]
+        if waiting:
             pushes += 1
-            at.setdefault(item.event_id, request.at)
+            at[waiting[0]] = request.at
     return at, pushes
 
 

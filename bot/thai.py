@@ -108,6 +108,12 @@ def normalize(text: str) -> str:
     """Canonical form of user or knowledge-base text; idempotent and never raises on a str."""
     if not isinstance(text, str):  # defensive: handlers may hand over None from an empty message
         text = "" if text is None else str(text)
+    if len(text) > MAX_TEXT_CHARS:  # long texts are cut first, and never kept in the cache
+        return _normalize_uncached(text)
+    return _normalize_cached(text)
+
+
+def _normalize_uncached(text: str) -> str:
     text = _bound(text)
     for _ in range(_MAX_ROUNDS):
         out = _normalize_once(text)
@@ -115,6 +121,11 @@ def normalize(text: str) -> str:
             break
         text = out
     return text
+
+
+# A question is normalized more than once on its way (analysis, then the question log), and common questions
+# repeat: a small cache of the pure function (1,024 texts of at most MAX_TEXT_CHARS: a few MB at worst).
+_normalize_cached = functools.lru_cache(maxsize=1024)(_normalize_uncached)
 
 
 def _is_token_char(ch: str) -> bool:
