@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from bot.subscriptions import (
 from handlers.line import postback_action
 from handlers.line_render import postback_data
 from handlers.pipeline import Outgoing
-from handlers.telegram import callback_action, command_action
+from handlers.telegram import SendPacer, callback_action, command_action
 from handlers.telegram_render import callback_data
 from tests.support.core import TODAY, shipped_assistant
 from tests.support.notify import knowledge_copy
@@ -168,3 +169,22 @@ def test_no_reminder_on_the_day_the_window_was_notified(kb_with_window: Knowledg
     day = CLOSES - timedelta(days=7)
     assert _kinds(kb_with_window, day, _told(day)) == []
     assert _kinds(kb_with_window, CLOSES - timedelta(days=1), _told(day)) == [("reminder", 1)]
+
+
+def test_the_telegram_pacer_spaces_starts_and_lets_a_waiting_answer_go_first() -> None:
+    async def run() -> list[str]:
+        pacer = SendPacer(0.01)
+        order: list[str] = []
+
+        async def send(name: str, urgent: bool) -> None:
+            await pacer.wait(urgent=urgent)
+            order.append(name)
+
+        notifications = [asyncio.create_task(send(f"n{i}", False)) for i in range(20)]
+        await asyncio.sleep(0.035)  # a few notifications are out; the rest wait their turn
+        await send("answer", True)
+        await asyncio.gather(*notifications)
+        return order
+
+    order = asyncio.run(run())
+    assert order.index("answer") < 10 and sorted(order) == sorted(["answer", *(f"n{i}" for i in range(20))])
