@@ -19,8 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.storage.database import Database
+from bot.storage.direct import DirectDatabase
+from handlers.notifications.store import subscribe
 from tests.fakes.fake_line import FakeLine, text_event, user_source
 from tests.fakes.fake_telegram import FakeTelegram
+from tests.support.env import TEST_SALT
 from tests.support.notify import (
     TG_TOKEN,
     TOKEN,
@@ -373,3 +377,34 @@ def test_the_file_watcher_triggers_it_and_every_way_of_unsubscribing_works(tmp_p
             settled(s, line, tg)
             assert line.multicast_recipients() == [stays]
             assert [c.chat_id for c in tg.sent_messages() if "🔔" in c.text] == [6001]
+
+
+def test_someone_who_subscribed_while_a_window_was_being_notified_is_caught_up_once(tmp_path: Path) -> None:
+    """A subscription written a moment after the window's notification took its recipients, with a confirmation
+    composed before the window was known, is in the database as "told of no window": the next look at what is due
+    (any knowledge load, or the minute's tick) sends them the window, once. Someone whose confirmation named the
+    window gets no second message about it."""
+    kb = knowledge_copy(tmp_path)
+    kb.add_window(YEAR, OPENS, CLOSES)
+    told, late = line_user(1), line_user(2)
+    home = tmp_path / "home"
+    with FakeLine(access_token=TOKEN) as line:
+        with server(notify_env(home, kb, line, None), home) as s:
+            settled(s, line)  # the window was notified at start-up, to nobody yet
+            post_line(s, line_postbacks([told], f"action=subscribe&fy={YEAR}"))
+            wait_replies(line, 1)
+            assert THAI_OPENS in line.replies()[0].json["messages"][0]["text"]
+            db = Database(f"sqlite:///{home}/data/budgetbot.sqlite3")
+            direct = DirectDatabase(db)
+            with direct.transaction() as tx:  # what the race leaves behind
+                subscribe(tx, "line", late, YEAR, "th", salt=TEST_SALT, now=time.time(), told=None)
+            direct.close()
+            db.dispose()
+            for _ in range(2):  # two knowledge loads: caught up by the first, nothing more by the second
+                years = kb.knowledge / "fiscal_years.yaml"
+                years.write_text(years.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+                assert admin(s, "POST", "/reload").json()["changed"]
+                time.sleep(1)
+                settled(s, line)
+            assert line.multicast_recipients() == [late]
+            assert THAI_OPENS in multicast_texts(line)[0]

@@ -209,6 +209,11 @@ class Subscription(Base):
     recipient: Mapped[str] = mapped_column(Text(), nullable=False)
     language: Mapped[str] = mapped_column(String(), nullable=False)  # "th" or "en": how notifications are written
     created_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    # The window (YYYY-MM-DD; closes '' when unknown) this person was last told about, in the confirmation or a
+    # notification; NULL: none. A window notification goes to those told of other dates, so nobody who subscribed
+    # while it was being created misses it, and nobody told of it in the confirmation gets it twice.
+    told_opens: Mapped[str | None] = mapped_column(String(), nullable=True)
+    told_closes: Mapped[str | None] = mapped_column(String(), nullable=True)
 
     __table_args__ = (Index("ix_subscriptions_fiscal_year", "fiscal_year"),)
 

@@ -134,9 +134,13 @@ class Notifications:
                 return self._versioned(say.not_subscribable(kb, speech, today, year)), None
             reply = say.subscribed(kb, speech, today, year, already=year in current, reminder_days=self.reminder_days)
             language, now = speech.language, time.time()
+            info = kb.fiscal_years.get(year)
+            known = info.window if info is not None else None
+            # The confirmation names a known window: that counts as telling them (no window message for it later).
+            told = (known.opens, known.closes) if known is not None and known.opens is not None else None
 
             def effect(tx: Tx) -> None:
-                store.subscribe(tx, channel, to, year, language, salt=salt, now=now)
+                store.subscribe(tx, channel, to, year, language, salt=salt, now=now, told=told)
 
         else:
             year = action.fiscal_year
@@ -231,7 +235,21 @@ class Notifications:
         kb, today = self._kb, self.clock()
         notified = await self.pipeline.storage(lambda tx, _: store.notified(tx))
         created = []
-        for due in due_notifications(kb, today, notified, self.reminder_days, windows=windows):
+        dues = due_notifications(kb, today, notified, self.reminder_days, windows=windows)
+        windows_now = {d.fiscal_year for d in dues if d.kind is NotificationKind.WINDOW}
+        for year in await self.pipeline.storage(lambda tx, _: store.untold_years(tx)):
+            last = notified.windows.get(year)
+            info = kb.fiscal_years.get(year)
+            current = info.window if info is not None else None
+            if (
+                year not in windows_now
+                and last is not None
+                and current is not None
+                and (current.opens, current.closes) == (last.opens, last.closes)
+                and subscribable(kb, year, today)
+            ):  # someone subscribed while that window's notification was being made: they get it now
+                dues.append(Due(NotificationKind.WINDOW, year, last.opens, last.closes, None))
+        for due in dues:
             answers = {lang: self._compose(kb, due, Speech(lang, self._voice), today) for lang in LANGUAGES}
             made = await self._create(due.kind, due.fiscal_year, answers, today, due=due)
             if made is not None:
@@ -280,10 +298,22 @@ class Notifications:
 
         def op(tx: Tx, pipeline_store: Any) -> dict[str, int] | None:
             now = time.time()
-            if due is not None and due.kind is NotificationKind.WINDOW:
-                if not store.claim_window(tx, due.fiscal_year, due.opens, due.closes, today, notification_id):
-                    return None  # told of these dates already
-            people = [p for p in store.recipients(tx, year) if p.channel in pushers]
+            window = due if due is not None and due.kind is NotificationKind.WINDOW else None
+            if window is not None:
+                # Those not told of these dates yet: everyone after a change; after that, whoever subscribed while
+                # it was being made with a confirmation written before the window was known (a catch-up).
+                claimed = store.claim_window(
+                    tx, window.fiscal_year, window.opens, window.closes, today, notification_id
+                )
+                people = [
+                    p
+                    for p in store.not_told(tx, window.fiscal_year, window.opens, window.closes)
+                    if p.channel in pushers
+                ]
+                if not claimed and not people:
+                    return None  # everyone was told of these dates already
+            else:
+                people = [p for p in store.recipients(tx, year) if p.channel in pushers]
             counts: dict[str, int] = {}
             for p in people:
                 counts[p.channel] = counts.get(p.channel, 0) + 1
@@ -317,6 +347,8 @@ class Notifications:
                     pipeline_store.insert_message(tx, message)
                     batches.append((ref, channel, batch.count))
             store.insert_batches(tx, notification_id, batches)
+            if window is not None:
+                store.mark_told(tx, window.fiscal_year, window.opens, window.closes, people)
             return counts
 
         counts = await self.pipeline.storage(op, timeout=60.0)

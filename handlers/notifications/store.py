@@ -32,6 +32,7 @@ class Recipient:
     channel: str
     recipient: str  # the raw channel id
     language: str
+    key: str = ""  # user_key (when read with it)
 
 
 @dataclass
@@ -53,21 +54,73 @@ class NotificationRow:
 # --- subscriptions ---------------------------------------------------------------------------------------------
 
 
-def subscribe(tx: Tx, channel: str, recipient: str, year: int, language: str, *, salt: str, now: float) -> bool:
-    """True when this is a new subscription (False: it was there already; its language is brought up to date)."""
+def subscribe(
+    tx: Tx,
+    channel: str,
+    recipient: str,
+    year: int,
+    language: str,
+    *,
+    salt: str,
+    now: float,
+    told: tuple[date, date | None] | None = None,
+) -> bool:
+    """True when this is a new subscription (False: it was there already; its language is brought up to date).
+    `told`: the window the confirmation named (it counts as notified to this person)."""
     key = user_key(channel, recipient, salt)
+    opens, closes = _window_text(told)
     tx.execute(
-        "INSERT INTO subscriptions (channel, user_key, fiscal_year, recipient, language, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, user_key, fiscal_year) DO NOTHING",
-        (channel, key, year, recipient, language, now),
+        "INSERT INTO subscriptions (channel, user_key, fiscal_year, recipient, language, created_at, told_opens, "
+        "told_closes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, user_key, fiscal_year) DO NOTHING",
+        (channel, key, year, recipient, language, now, opens, closes),
     )
     if tx.rowcount == 1:
         return True
     tx.execute(
-        "UPDATE subscriptions SET language = ? WHERE channel = ? AND user_key = ? AND fiscal_year = ?",
-        (language, channel, key, year),
+        "UPDATE subscriptions SET language = ?, told_opens = coalesce(?, told_opens), "
+        "told_closes = coalesce(?, told_closes) WHERE channel = ? AND user_key = ? AND fiscal_year = ?",
+        (language, opens, closes, channel, key, year),
     )
     return False
+
+
+def _window_text(window: tuple[date, date | None] | None) -> tuple[str | None, str | None]:
+    if window is None:
+        return None, None
+    opens, closes = window
+    return opens.isoformat(), closes.isoformat() if closes else ""
+
+
+def not_told(tx: Tx, year: int, opens: date, closes: date | None) -> list[Recipient]:
+    """Subscribers of `year` who have not been told of this window (told of none, or of other dates)."""
+    o, c = _window_text((opens, closes))
+    rows = tx.execute(
+        "SELECT channel, recipient, language, user_key FROM subscriptions WHERE fiscal_year = ? "
+        "AND (told_opens IS NULL OR told_opens <> ? OR told_closes <> ?) ORDER BY channel, recipient",
+        (year, o, c),
+    ).fetchall()
+    return [Recipient(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def mark_told(tx: Tx, year: int, opens: date, closes: date | None, people: Iterable[Recipient]) -> None:
+    """These subscribers of `year` have now been told of this window (only they: on PostgreSQL someone who
+    subscribed since they were read is not, and is caught up later)."""
+    o, c = _window_text((opens, closes))
+    tx.executemany(
+        "UPDATE subscriptions SET told_opens = ?, told_closes = ? "
+        "WHERE channel = ? AND user_key = ? AND fiscal_year = ?",
+        [(o, c, p.channel, p.key, year) for p in people],
+    )
+
+
+def untold_years(tx: Tx) -> list[int]:
+    """Fiscal years whose notified window some subscriber has not been told of (they subscribed while its
+    notification was being made, with a confirmation written before the window was known): to catch up."""
+    rows = tx.execute(
+        "SELECT DISTINCT s.fiscal_year FROM subscriptions s JOIN notified_windows w ON w.fiscal_year = s.fiscal_year "
+        "WHERE s.told_opens IS NULL OR s.told_opens <> w.opens OR s.told_closes <> w.closes ORDER BY s.fiscal_year"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def years_of(tx: Tx, channel: str, recipient: str, *, salt: str) -> set[int]:

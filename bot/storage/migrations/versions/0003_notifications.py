@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("recipient", sa.Text(), nullable=False),
         sa.Column("language", sa.String(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("told_opens", sa.String(), nullable=True),
+        sa.Column("told_closes", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("channel", "user_key", "fiscal_year", name="pk_subscriptions"),
     )
     op.create_index("ix_subscriptions_fiscal_year", "subscriptions", ["fiscal_year"])
