@@ -58,6 +58,7 @@ class RecordedRequest:
     json: Any | None
     status: int  # what the fake answered; 0 while a scripted hang holds the answer back
     at: float = field(default_factory=time.monotonic)
+    answer: Any | None = None  # the JSON body the fake answered with (why a 400 was a 400)
 
 
 def _utf16_len(text: str) -> int:
@@ -257,7 +258,7 @@ class FakeLine(BackgroundServer):
 
     # --- request handling ------------------------------------------------------------------------
 
-    def _record(self, request: web.Request, body: bytes, data: Any, status: int) -> None:
+    def _record(self, request: web.Request, body: bytes, data: Any, status: int, answer: Any | None = None) -> None:
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -265,6 +266,7 @@ class FakeLine(BackgroundServer):
             body=body,
             json=data,
             status=status,
+            answer=answer,
         )
         with self._lock:
             self._requests.append(recorded)
@@ -291,7 +293,7 @@ class FakeLine(BackgroundServer):
         if request.method == "POST" and request.path == REPLY_PATH and self._reply_delay > 0:
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
-        self._record(request, body, data, status)
+        self._record(request, body, data, status, payload)
         if request.method == "POST" and request.path in (PUSH_PATH, MULTICAST_PATH) and status == 200:
             with self._lock:
                 waiting = self._late_pushes if request.path == PUSH_PATH else self._late_multicasts
