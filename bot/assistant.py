@@ -14,14 +14,15 @@ from datetime import date
 
 from bot.advisor import Advice, GuidelineAdvisor, LinearModel
 from bot.analysis import Analyzed, TextAnalyzer, message_language
-from bot.answer import Answer, AnswerKind
-from bot.answers import calendar, guided
+from bot.answer import Answer, AnswerKind, SubscriptionAction
+from bot.answers import calendar, guided, subscription
 from bot.answers.context import Turn, Voice
 from bot.answers.faq import did_you_mean, entry_answer, entry_question, named_body_answer, other_year_answer
 from bot.answers.general import SmallTalk, fallback, help_answer, small_talk
 from bot.answers.guidelines import ProjectEvidence, guideline_entries, guideline_match_answer
 from bot.answers.parts import combine
 from bot.answers.status import status_answer
+from bot.answers.subscription import Speech
 from bot.conversation import ConversationState
 from bot.cues import PhraseSet, WordSet
 from bot.knowledge.loader import KnowledgeBase
@@ -29,6 +30,7 @@ from bot.knowledge.schema import FaqEntry
 from bot.matching import Match, QuestionIndex, Variant
 from bot.memory import release_free_memory
 from bot.splitting import QuestionSplitter
+from bot.subscriptions import subscribable
 from bot.years import YearMention, fiscal_year_of, read_years
 
 ANSWER_THRESHOLD = 45.0  # best match at or above: answer with the entry
@@ -40,6 +42,7 @@ PROJECT_EVIDENCE = 2.0  # guideline keyword weight that makes a question a proje
 FOLLOW_UP_MAX_TOKENS = 4
 SHORT_QUESTION_TOKENS = 3
 HELP_MAX_TOKENS = 4  # "ช่วยอะไรได้บ้าง" is help; "โครงการ...เงินช่วยเหลือ..." is not
+SUBSCRIPTION_MAX_TOKENS = 12  # "แจ้งเตือนเมื่อปีงบ 2571 เปิดรับนะครับ" is short; a project description is not
 RELEASE_AFTER_VARIANTS = 2_000  # a knowledge base this large frees enough while indexing to give it back
 CALIBRATION_LEAD = 15.0  # see _calibrated
 YEAR_SPECIFIC_MARGIN = 6.0  # see _prefer_year_specific
@@ -131,6 +134,7 @@ class Assistant:
         # Whole words: as a substring, หนัง (movies) is inside หนังสือราชการ.
         self.out_of_scope_cues = WordSet(analyzer, i.out_of_scope_terms)
         self.follow_up_cues, self.cancel_cues = ps(i.follow_up_cues), ps(i.cancel)
+        self.subscribe_cues, self.unsubscribe_cues = ps(i.subscribe_cues), ps(i.unsubscribe_cues)
         self.thanks, self.acks, self.laughter = ps(i.thanks), ps(i.acknowledgements), ps(i.laughter)
         self.about_bot, self.preambles = ps(i.about_the_bot), ps(i.preambles)
         self.calendar_now, self.calendar_months = ps(i.calendar_now), ps(i.calendar_months)
@@ -230,6 +234,10 @@ class Assistant:
             if _is_emoji_only(a.raw):  # a sticker or a thumbs-up: a friendly word, not "type a question"
                 return small_talk(self.kb, turn, SmallTalk.ACK), state
             return help_answer(self.kb, turn, empty=True), state
+
+        asked = self._subscription(turn, state)
+        if asked is not None:
+            return asked, state
 
         if state.flow == guided.FLOW:
             if self._is_only(a, self.cancel_cues):
@@ -469,7 +477,46 @@ class Assistant:
         canonical = self.analyzer.canonical_phrase(text)
         return any(self.analyzer.canonical_phrase(p) in canonical for p in phrases)
 
+    def _subscription(self, turn: Turn, state: ConversationState) -> Answer | None:
+        """ "แจ้งเตือนเมื่อปีงบ 2571 เปิดรับ", "notify me when FY2571 opens", "แจ้งเตือนด้วย" right after a status
+        answer, "ยกเลิกการแจ้งเตือน" (every year) or with a year. The cue words are the knowledge's; a long message,
+        or one describing a project (that sends notifications, say), is not a request about this assistant's."""
+        a = turn.question
+        stop = self.unsubscribe_cues.any(a)
+        if not stop and not self.subscribe_cues.any(a):
+            return None
+        if len(a.content) > SUBSCRIPTION_MAX_TOKENS or self._framed(a) or self.evidence.score(a):
+            return None
+        years = read_years(a.normalized, turn.today, normalized=True)
+        year = years[0].year if years else None
+        speech = Speech(turn.language, turn.voice)
+        if stop:
+            return subscription.chat_only(self.kb, speech, turn.today, SubscriptionAction.unsubscribe(year))
+        if year is None:
+            # Without a year the message must say nothing but that ("แจ้งเตือนด้วยนะคะ", "notify me when it
+            # opens"): "remind me what the guidelines are" asks something else.
+            if not self._only_cues(a, self.subscribe_cues, self.status_cues, self.thanks, self.acks, self.preambles):
+                return None
+            if state.last_kind is not AnswerKind.FISCAL_YEAR_STATUS or state.fiscal_year is None:
+                return subscription.which_year(self.kb, speech, turn.today)
+            year = state.fiscal_year  # "แจ้งเตือนด้วย" about the year just answered
+        if not subscribable(self.kb, year, turn.today):
+            return subscription.not_subscribable(self.kb, speech, turn.today, year)
+        return subscription.chat_only(self.kb, speech, turn.today, SubscriptionAction.subscribe(year))
+
     # ------------------------------------------------------------------ helpers
+    def _only_cues(self, a: Analyzed, *cues: PhraseSet) -> bool:
+        """True when nothing of substance is left once these cue phrases are taken out of the question."""
+        text = a.normalized
+        covered = [False] * len(text)
+        for phrase in {p for c in cues for p in c.found(a)}:  # overlapping phrases each cover their part
+            start = text.find(phrase)
+            while phrase and start >= 0:
+                covered[start : start + len(phrase)] = [True] * len(phrase)
+                start = text.find(phrase, start + 1)
+        rest = "".join(" " if hidden else ch for ch, hidden in zip(text, covered, strict=True))
+        return not self.analyzer.analyze(rest).content
+
     def _is_only(self, a: Analyzed, cues: PhraseSet) -> bool:
         """True when the question is nothing but one of these cue phrases (plus polite filler)."""
         found = cues.found(a)

@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     check = kb_sub.add_parser("check", help="validate the knowledge base")
     check.add_argument("directory", nargs="?", type=Path, default=None)
     check.add_argument(
-        "--sources-dir", type=Path, default=None, help="where the source files live (default: ../shared/sources)"
+        "--sources-dir",
+        type=Path,
+        default=None,
+        help="where the source documents are (default: BUDGETBOT_SOURCES_DIR, else ../shared/sources)",
     )
 
     ev = sub.add_parser("eval", help="run an evaluation set and report accuracy")
@@ -107,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "kb":
         from bot.knowledge.check import run_check
 
-        return run_check(args.directory or settings.knowledge_dir, sources_dir=args.sources_dir)
+        return run_check(args.directory or settings.knowledge_dir, sources_dir=args.sources_dir or settings.sources_dir)
     if args.command == "eval":
         from bot.evaluation import run_eval
 

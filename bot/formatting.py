@@ -66,5 +66,7 @@ def source_line(sources: list[Source], language: str) -> str:
             parts.append(f"DGA, posted {english_date(s.posted)}")
         else:
             parts.append(f"DGA ลงวันที่ {thai_date(s.posted, short=True)}")
+        if s.url:  # beside the citation: where to read the document itself
+            parts[-1] += f" {s.url}"
     label = "Source" if language == "en" else "ที่มา"
     return f"{label}: " + "; ".join(parts)

@@ -6,13 +6,14 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.privacy import DEV_SALT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = REPO_ROOT / "knowledge"
+DEFAULT_SOURCES_DIR = REPO_ROOT.parent / "shared" / "sources"  # ../shared/sources beside the checkout
 
 
 def _env(name: str) -> AliasChoices:
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     )
 
     knowledge_dir: Path = Field(default=DEFAULT_KNOWLEDGE_DIR, validation_alias=_env("BUDGETBOT_KNOWLEDGE_DIR"))
+    # The source documents the knowledge cites (each source's `file`): a cited file missing here is an error at
+    # start-up, on reload and for `budgetbot kb check`.
+    sources_dir: Path = Field(default=DEFAULT_SOURCES_DIR, validation_alias=_env("BUDGETBOT_SOURCES_DIR"))
     data_dir: Path = Field(default=REPO_ROOT / "data", validation_alias=_env("BUDGETBOT_DATA_DIR"))
     today: date | None = Field(default=None, validation_alias=_env("BUDGETBOT_TODAY"))
     database_url: str | None = Field(default=None, validation_alias=_env("BUDGETBOT_DATABASE_URL"))
@@ -60,6 +64,8 @@ class Settings(BaseSettings):
         default=25.0, gt=0, le=60, validation_alias=_env("BUDGETBOT_REPLY_TOKEN_SECONDS")
     )
     delivery_deadline: int = Field(default=86_400, ge=1, validation_alias=_env("BUDGETBOT_DELIVERY_DEADLINE"))
+    # Notifications (issue 11): a reminder to the subscribers of a fiscal year this many days before its closing date.
+    reminder_days: str = Field(default="7,1", validation_alias=_env("BUDGETBOT_REMINDER_DAYS"))
     # The particle that ends the assistant's Thai sentences (and so its first person: ดิฉัน / ผม / เรา).
     polite_particle: Literal["ค่ะ", "ครับ", "none"] = Field(
         default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")
@@ -77,6 +83,17 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=10.0, gt=0, validation_alias=_env("BUDGETBOT_REQUEST_TIMEOUT"))
     keepalive_timeout: float = Field(default=5.0, gt=0, validation_alias=_env("BUDGETBOT_KEEPALIVE_TIMEOUT"))
     max_connections: int = Field(default=1000, ge=10, validation_alias=_env("BUDGETBOT_MAX_CONNECTIONS"))
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        parse_reminder_days(value)  # raises ValueError with what is wrong
+        return value
+
+    @property
+    def reminder_day_list(self) -> tuple[int, ...]:
+        """BUDGETBOT_REMINDER_DAYS as numbers, largest first (empty: no reminders)."""
+        return parse_reminder_days(self.reminder_days)
 
     @property
     def line_enabled(self) -> bool:
@@ -124,3 +141,17 @@ def settings_problems(exc: ValidationError) -> list[str]:
         name = alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
         out.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
     return out
+
+
+def parse_reminder_days(text: str) -> tuple[int, ...]:
+    """BUDGETBOT_REMINDER_DAYS ("7,1"): whole days before the closing date, each 0-366; "" or "none": none."""
+    text = text.strip()
+    if not text or text.lower() == "none":
+        return ()
+    days: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 0 <= int(part) <= 366:
+            raise ValueError(f"{part!r} is not a number of days (0-366)")
+        days.append(int(part))
+    return tuple(sorted(set(days), reverse=True))

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.knowledge.watch import reload_in_thread
 from bot.review import ReviewGroup, SingleFlight, review_groups
@@ -29,6 +30,8 @@ from bot.stats import QuestionStats, question_stats
 from bot.storage import Database
 from bot.workers import ADMIN
 from handlers.channel import AppContext
+from handlers.notifications import store as notification_store
+from handlers.notifications.service import MAX_ANNOUNCEMENT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,27 @@ class _LoggedValidationRoute(APIRoute):
                 return _json({"detail": errors}, 422)
 
         return guarded
+
+
+class Announcement(BaseModel):
+    """POST /admin/announce: DGA's text to the subscribers of a fiscal year (null: to every subscriber). Strict: a
+    sloppy body ("dry_run": 0, an unknown field) is refused, never guessed at, since a wrong guess sends for real."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    # Not only spaces: said in the schema (a character class every regex engine reads alike), so the schema and
+    # the check agree.
+    text: str = Field(min_length=1, max_length=MAX_ANNOUNCEMENT_CHARS, pattern=r"[^ \t\n\r\f\v]")
+    fiscal_year: int | None = Field(default=None, ge=2500, le=2700)
+    dry_run: bool = False
+
+    @field_validator("fiscal_year", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # JSON's number 2571.0 is the integer 2571 (as JSON Schema says); "2571" or true is not a year.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 def admin_router(ctx: AppContext) -> APIRouter:
@@ -182,6 +206,75 @@ def admin_router(ctx: AppContext) -> APIRouter:
             return _json({"ok": True, "version": result.version, "changed": result.changed})
         problems = [asdict(p) for p in result.problems]  # file, line (1-based or null), message
         return _json({"ok": False, "version": result.version, "problems": problems}, 422)
+
+    # --- subscriptions and notifications (issue 11) --------------------------------------------------------------
+
+    @api.get(
+        "/subscriptions",
+        summary="Subscribers per fiscal year and channel, and distinct people per channel",
+        responses={503: {"description": "Storage is unavailable; try again shortly"}},
+    )
+    async def subscriptions() -> JSONResponse:
+        notifications = ctx.notifications
+        if notifications is None or ctx.db is None:
+            return _unavailable("the subscriptions")
+        try:
+            years, total = await notifications.read(notification_store.subscription_counts)
+        except Exception:  # noqa: BLE001 - database down: say so, do not 500
+            log.warning("admin subscriptions: cannot read them", exc_info=True)
+            return _unavailable("the subscriptions")
+        return _json(
+            {
+                "fiscal_years": {str(y): notifications.per_channel(c) for y, c in years.items()},
+                "total": notifications.per_channel(total),
+            }
+        )
+
+    @api.post(
+        "/announce",
+        summary="Send DGA's announcement to subscribers (dry_run: count them only)",
+        responses={
+            400: {"description": "The body could not be read (not UTF-8 JSON)"},
+            503: {"description": "Storage is unavailable: nothing was sent; try again shortly"},
+        },
+    )
+    async def announce(body: Announcement) -> JSONResponse:
+        notifications = ctx.notifications
+        if notifications is None or ctx.db is None:
+            return _unavailable("notifications")
+        try:
+            created = await notifications.announce(body.text, body.fiscal_year, dry_run=body.dry_run)
+        except Exception:  # noqa: BLE001
+            log.warning("admin announce: could not store the announcement", exc_info=True)
+            return _unavailable("notifications")
+        log.info(
+            "announcement",
+            extra={"fiscal_year": body.fiscal_year, "dry_run": body.dry_run, "recipients": created.recipients},
+        )
+        return _json(
+            {
+                "id": created.id or None,
+                "recipients": created.recipients,
+                "dry_run": body.dry_run,
+                "preview": created.preview,
+            }
+        )
+
+    @api.get(
+        "/notifications",
+        summary="Notifications sent and pending, with messages delivered / failed / held",
+        responses={503: {"description": "Storage is unavailable; try again shortly"}},
+    )
+    async def notifications_list(limit: int = Query(50, ge=1, le=MAX_LIMIT)) -> JSONResponse:
+        notifications = ctx.notifications
+        if notifications is None or ctx.db is None:
+            return _unavailable("notifications")
+        try:
+            rows = await notifications.read(lambda tx: notification_store.list_notifications(tx, limit))
+        except Exception:  # noqa: BLE001
+            log.warning("admin notifications: cannot read them", exc_info=True)
+            return _unavailable("notifications")
+        return _json({"notifications": [notifications.describe(r) for r in rows]})
 
     # Last: any other /admin path is a 404 too, but only after the token check, so it reveals no route names.
     @api.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)

@@ -37,6 +37,7 @@ from handlers.console import console_router
 from handlers.limits import BodySizeLimit, SecurityHeaders
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics
+from handlers.notifications.service import Notifications
 from handlers.ops import ops_router
 from handlers.pipeline import DeliveryPolicy, Pipeline
 from handlers.pipeline.http import WebhookDispatch
@@ -59,6 +60,8 @@ def create_app(
         raise ConfigurationError("; ".join(problems))
     ctx = AppContext(settings=settings, metrics=Metrics())
     ctx.pipeline = pipeline = Pipeline(ctx, policy or DeliveryPolicy.from_settings(settings))
+    ctx.notifications = notifications = Notifications(ctx, pipeline, clock_for(settings.today))
+    pipeline.hooks = notifications  # subscriptions carried out with their replies; batches counted when done
     channels = _channels(ctx)
 
     @asynccontextmanager
@@ -67,7 +70,9 @@ def create_app(
         _tune_process()
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
         try:
-            ctx.runtime = await ADMIN.run(KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle)
+            ctx.runtime = await ADMIN.run(
+                KnowledgeRuntime, settings.knowledge_dir, settings.polite_particle, settings.sources_dir
+            )
         except KnowledgeLoadError as exc:  # no last good version yet: nothing to answer from
             log.error(
                 f"cannot start: the knowledge base has errors:\n{exc}",
@@ -99,7 +104,9 @@ def create_app(
             if channel.enabled:
                 await channel.start()
                 pipeline.register(channel)  # type: ignore[arg-type]  # enabled channels are adapters
-        await pipeline.start()  # resumes whatever a previous run left unfinished
+                notifications.register(channel)
+        await pipeline.start()  # resumes whatever a previous run left unfinished (notification batches too)
+        notifications.start()  # start-up is a knowledge load: windows not notified yet go out now
         # What start-up built (the knowledge, its indexes) lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise walk it all every so often and stall every request meanwhile.
         gc.freeze()
@@ -122,6 +129,7 @@ def create_app(
         try:
             yield
         finally:
+            await notifications.stop()
             await pipeline.stop()  # stop taking work; what is unfinished stays stored for the next start
             for channel in channels:
                 if channel.enabled:

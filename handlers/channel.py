@@ -18,6 +18,7 @@ from handlers.metrics import Metrics
 from handlers.pipeline.http import error_response
 
 if TYPE_CHECKING:
+    from handlers.notifications.service import Notifications
     from handlers.pipeline import Pipeline
 
 WebhookHandler = Callable[[Request], Awaitable[Response]]
@@ -34,6 +35,7 @@ class AppContext:
     db: Database | None = None
     question_log: BufferedQuestionLog | None = None
     pipeline: Pipeline | None = None
+    notifications: Notifications | None = None  # subscriptions and notifications (issue 11)
 
     async def flush_question_log(self) -> None:
         if self.question_log is not None:

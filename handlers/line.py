@@ -6,16 +6,23 @@ the SDK's models. A text message is a question; a postback carries one (`q=<ques
 follow gets the welcome (the answer to "สวัสดี"); stickers, images and other messages get a short help text.
 In a group or room only a message that mentions the assistant (`mention.mentionees[]` with `isSelf: true`) is
 answered, with the mention taken out of the question and the asker's message quoted; joining a group gets a
-short introduction that says how to ask. Memory is per person within a group. Unfollow, leave, unsend, standby
-and verification events (dummy reply tokens) get nothing.
+short introduction that says how to ask. Memory is per person within a group. A postback
+`action=subscribe&fy=N` / `action=unsubscribe&fy=N` (issue 11) asks for that action; an unfollow (no reply token)
+asks for every subscription of the person to be forgotten. Leave, unsend, standby and verification events (dummy
+reply tokens) get nothing.
 
 Sending: while the reply token is fresh, a reply; otherwise (or once LINE refuses the token) a push with the
 message's stored `X-Line-Retry-Key`, so LINE drops our own duplicates (409 = delivered). "Invalid reply token"
-after an attempt that may have gone through counts as delivered. One answer is one API call.
+after an attempt that may have gone through counts as delivered. One answer is one API call. A notification is
+a multicast (up to 500 user ids a call) with its stored retry key; before it the month's quota is read
+(`GET /v2/bot/message/quota` and `/quota/consumption`) and a batch that would exceed it is held (retried later,
+the reason stored for the admin page). Broadcast and narrowcast are never used: they reach people who did not
+subscribe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -38,11 +45,12 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 from pydantic.v1 import BaseModel as SdkModel  # the LINE SDK's models are pydantic v1
 
-from bot.answer import Answer
+from bot.answer import ActionKind, Answer, SubscriptionAction
 from handlers import line_render
 from handlers.channel import AppContext, WebhookChannel
 from handlers.line_render import DEFAULT_QUESTIONS, render_answer, render_error, render_help, render_text
 from handlers.pipeline import (
+    FORGET,
     Attempt,
     EventOutcome,
     FailureReason,
@@ -52,6 +60,7 @@ from handlers.pipeline import (
     OutboxMessage,
     Outgoing,
     Parsed,
+    PushBatch,
     Rejection,
     ReplyHandle,
     SendResult,
@@ -67,6 +76,12 @@ WELCOME_QUESTION = "สวัสดี"
 DUMMY_REPLY_TOKENS = frozenset({"0" * 32, "f" * 32})
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
+QUOTA_PATH = "/v2/bot/message/quota"
+CONSUMPTION_PATH = "/v2/bot/message/quota/consumption"
+MAX_MULTICAST_IDS = 500  # LINE's limit on `to` of a multicast
+MULTICAST_TO = "multicast"  # ReplyHandle.to of a multicast (its user ids travel in the message's part)
+QUOTA_RECHECK_SECONDS = 300.0  # a batch held by the monthly quota is looked at again this often
 # Notices (fixed replies) this adapter renders.
 HELP = "help"
 JOIN = "join"
@@ -111,6 +126,21 @@ def postback_question(data: str) -> str:
     return data
 
 
+def postback_action(data: str) -> str | None:
+    """The stored action of a postback `action=subscribe&fy=N` / `action=unsubscribe[&fy=N]` (None: not one).
+    A subscribe without a usable year comes back as "subscribe:" (answered by asking which year)."""
+    if not data.startswith("action=") and "&action=" not in data:
+        return None
+    values = parse_qs(data, keep_blank_values=True)
+    kind = (values.get("action") or [""])[0]
+    if kind not in (ActionKind.SUBSCRIBE.value, ActionKind.UNSUBSCRIBE.value):
+        return None
+    year = (values.get("fy") or [""])[0].strip()
+    if year.isdigit() and len(year) == 4:
+        return SubscriptionAction(kind=ActionKind(kind), fiscal_year=int(year)).encode()
+    return "unsubscribe:all" if kind == ActionKind.UNSUBSCRIBE.value else "subscribe:"
+
+
 def without_self_mentions(text: str, mention: Any) -> tuple[bool, str]:
     """(whether the assistant is mentioned, the text without its mentions), from a text message's `mention`.
     Mentions of others, or of everyone (`all`), do not address it. LINE counts `index` and `length` in UTF-16
@@ -148,6 +178,8 @@ def classify(exc: BaseException) -> FailureReason:
         if status >= 500:
             return FailureReason.SERVER_ERROR
         if status == 429:
+            if "monthly limit" in body.lower():
+                return FailureReason.QUOTA_EXCEEDED
             return FailureReason.RATE_LIMITED
         if status == 401:
             return FailureReason.UNAUTHORIZED
@@ -300,6 +332,24 @@ class LineApi:
     async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str, timeout: float) -> None:
         await self._post(PUSH_PATH, {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key}, timeout)
 
+    async def multicast(self, to: list[str], messages: list[dict[str, Any]], retry_key: str, timeout: float) -> None:
+        await self._post(MULTICAST_PATH, {"to": to, "messages": messages}, {"X-Line-Retry-Key": retry_key}, timeout)
+
+    async def quota_left(self, timeout: float) -> tuple[int | None, int]:
+        """(the month's message quota, None when unlimited; messages used so far this month)."""
+        quota = await self._get(QUOTA_PATH, timeout)
+        if quota.get("type") != "limited":
+            return None, 0
+        used = await self._get(CONSUMPTION_PATH, timeout)
+        return int(quota.get("value") or 0), int(used.get("totalUsage") or 0)
+
+    async def _get(self, path: str, timeout: float) -> dict[str, Any]:
+        response = await self.client.rest_client.get_request(
+            self.base_url + path, headers=self.headers, _request_timeout=timeout
+        )
+        data = json.loads(response.data or b"{}")
+        return data if isinstance(data, dict) else {}
+
     async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str], timeout: float) -> None:
         # The SDK's REST layer: JSON body, the session above, ApiException on any status but 2xx. (Its generic
         # call_api would walk the stored JSON again to "sanitise" it and decode an answer nobody reads.)
@@ -328,6 +378,10 @@ class LineChannel(WebhookChannel):
         super().__init__(ctx)
         self.api: LineApi | None = None
         self.rendered = RenderCache()
+        # One quota check at a time in this process, counting the recipients of multicasts in flight as used, so
+        # two batches cannot both pass the same check.
+        self._quota_lock = asyncio.Lock()
+        self._in_flight = 0
 
     @property
     def enabled(self) -> bool:
@@ -398,11 +452,26 @@ class LineChannel(WebhookChannel):
         token = event.get("replyToken")
         if not chat:
             return ignore(EventOutcome.IGNORED, "no chat")
+        if kind == "unfollow" and not group:  # the person blocked the official account: forget their subscriptions
+            parsed.events.append(
+                InboundEvent(
+                    channel=CHANNEL,
+                    event_id=event_id,
+                    lane=chat,
+                    conversation=chat,
+                    handle=ReplyHandle(to=chat),
+                    occurred_at=occurred_at,
+                    received_at=received_at,
+                    action=FORGET,
+                )
+            )
+            return None
         if not isinstance(token, str) or not token or token in DUMMY_REPLY_TOKENS:
             return ignore(EventOutcome.IGNORED, "no usable reply token (verification?)")
         question: str | None = None
         notice: str | None = None
         quote: str | None = None
+        action: str | None = None
         if kind == "message":
             message = event.get("message")
             message = message if isinstance(message, dict) else {}
@@ -421,9 +490,11 @@ class LineChannel(WebhookChannel):
         elif kind == "postback":
             postback = event.get("postback")
             data = postback.get("data") if isinstance(postback, dict) else None
-            question = postback_question(data) if isinstance(data, str) else None
-            question = question or None
-            notice = None if question else HELP
+            action = postback_action(data.strip()) if isinstance(data, str) else None
+            if action is None:
+                question = postback_question(data) if isinstance(data, str) else None
+                question = question or None
+                notice = None if question else HELP
         elif kind == "follow":
             question = WELCOME_QUESTION
         elif kind == "join":
@@ -443,6 +514,7 @@ class LineChannel(WebhookChannel):
                 question=question,
                 notice=notice,
                 redelivery=isinstance(delivery, dict) and delivery.get("isRedelivery") is True,
+                action=action,
             )
         )
 
@@ -460,6 +532,22 @@ class LineChannel(WebhookChannel):
             messages = render_error()
         return self._outgoing(event.handle, [line_json(m) for m in messages])
 
+    def render_push(self, answer: Answer) -> Outgoing:
+        """A notification's messages (the same for every recipient of one language)."""
+        return Outgoing(parts=[{"messages": self.rendered.messages(answer)}])
+
+    def push_batches(self, outgoing: Outgoing, recipients: list[str]) -> list[PushBatch]:
+        """Multicasts of at most 500 user ids each (never broadcast or narrowcast: they reach non-subscribers)."""
+        messages = outgoing.parts[0]["messages"]
+        return [
+            PushBatch(
+                to=MULTICAST_TO,
+                parts=[{"messages": messages, "to": list(recipients[i : i + MAX_MULTICAST_IDS])}],
+                count=len(recipients[i : i + MAX_MULTICAST_IDS]),
+            )
+            for i in range(0, len(recipients), MAX_MULTICAST_IDS)
+        ]
+
     @staticmethod
     def _outgoing(handle: ReplyHandle, messages: list[dict[str, Any]]) -> Outgoing:
         if handle.group:
@@ -475,6 +563,9 @@ class LineChannel(WebhookChannel):
         if api is None:
             return SendResult.failed(FailureReason.CONNECTION)  # stopped: try again after the restart
         messages = message.parts[0]["messages"]
+        to = message.parts[0].get("to")
+        if isinstance(to, list):
+            return await self._multicast(api, to, messages, message.retry_key, attempt)
         handle = message.handle
         if handle.token and not attempt.token_dead:
             if not attempt.token_fresh:
@@ -498,3 +589,36 @@ class LineChannel(WebhookChannel):
         except Exception as exc:  # noqa: BLE001
             return SendResult.failed(classify(exc))
         return SendResult.delivered("pushed")
+
+    async def _multicast(
+        self, api: LineApi, to: list[str], messages: list[dict[str, Any]], retry_key: str, attempt: Attempt
+    ) -> SendResult:
+        """One batch of a notification: the quota first, then the multicast with the batch's stored retry key."""
+        # Checked before every attempt, also of a batch resumed after a restart (all batches are: they are stored
+        # before any instance takes them). One that did go through before a crash and is now held by a full quota
+        # is resolved by the 409 once the quota allows; nobody gets it twice.
+        async with self._quota_lock:  # one check at a time, counting the batches in flight as used
+            try:
+                quota, used = await api.quota_left(attempt.timeout)
+            except Exception as exc:  # noqa: BLE001
+                return SendResult.failed(classify(exc))
+            if quota is not None and used + self._in_flight + len(to) > quota:
+                detail = f"{len(to)} recipients, {used} of the month's {quota} messages used"
+                log.warning("multicast held: the monthly quota would be exceeded", extra={"channel": CHANNEL})
+                return SendResult.failed(FailureReason.QUOTA_EXCEEDED, retry_after=QUOTA_RECHECK_SECONDS, detail=detail)
+            reserved = len(to)
+            self._in_flight += reserved
+        try:
+            await api.multicast(to, messages, retry_key, attempt.timeout)
+        except ApiException as exc:
+            if exc.status == 409:  # this retry key was accepted before: an earlier attempt went through
+                return SendResult.delivered("multicast")
+            reason = classify(exc)
+            if reason is FailureReason.QUOTA_EXCEEDED:
+                return SendResult.failed(reason, retry_after=QUOTA_RECHECK_SECONDS, detail="LINE: monthly limit")
+            return SendResult.failed(reason)
+        except Exception as exc:  # noqa: BLE001
+            return SendResult.failed(classify(exc))
+        finally:
+            self._in_flight -= reserved
+        return SendResult.delivered("multicast")

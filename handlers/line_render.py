@@ -22,12 +22,13 @@ from linebot.v3.messaging import (
     FlexText,
     Message,
     MessageAction,
+    PostbackAction,
     QuickReply,
     QuickReplyItem,
     TextMessage,
 )
 
-from bot.answer import Answer, AnswerKind
+from bot.answer import Answer, AnswerKind, Offer, SubscriptionAction
 from bot.thai import segment
 
 log = logging.getLogger(__name__)
@@ -230,11 +231,34 @@ def shorten_label(text: str, max_units: int = LINE_LIMITS.max_label_units) -> st
     return _finish(head)
 
 
-def quick_reply(suggestions: Sequence[str], limits: LineLimits = LINE_LIMITS) -> QuickReply | None:
-    """Quick-reply buttons: a short label, and the full question as the text the button sends."""
-    items: list[QuickReplyItem] = []
+def postback_data(action: SubscriptionAction) -> str:
+    """An action as LINE postback data (issue 11's interface): `action=subscribe&fy=N`, `action=unsubscribe&fy=N`,
+    `action=unsubscribe` (every year)."""
+    data = f"action={action.kind.value}"
+    return data if action.fiscal_year is None else f"{data}&fy={action.fiscal_year}"
+
+
+def offer_item(offer: Offer, limits: LineLimits = LINE_LIMITS) -> QuickReplyItem:
+    """An offered action as a postback button; the chat shows `offer.text` as if the person had typed it."""
+    return QuickReplyItem(
+        action=PostbackAction(
+            label=shorten_label(offer.label, limits.max_label_units),
+            data=postback_data(offer.action),
+            displayText=truncate(offer.text, limits.max_action_text_units),
+        )
+    )
+
+
+def quick_reply(
+    suggestions: Sequence[str], limits: LineLimits = LINE_LIMITS, offers: Sequence[Offer] = ()
+) -> QuickReply | None:
+    """Quick-reply buttons: offered actions first (postbacks), then suggestions: a short label, and the full question
+    as the text the button sends."""
+    items: list[QuickReplyItem] = [offer_item(o, limits) for o in offers[: limits.max_quick_replies]]
     seen: set[str] = set()
     for suggestion in suggestions:
+        if len(items) >= limits.max_quick_replies:
+            break
         question = " ".join(suggestion.split())
         if not question or question in seen:
             continue
@@ -365,9 +389,11 @@ def flex_summary(answer: Answer, limits: LineLimits = LINE_LIMITS) -> FlexMessag
 # --- whole replies -------------------------------------------------------------------------------
 
 
-def _attach_quick_reply(messages: list[Message], suggestions: Sequence[str], limits: LineLimits) -> list[Message]:
+def _attach_quick_reply(
+    messages: list[Message], suggestions: Sequence[str], limits: LineLimits, offers: Sequence[Offer] = ()
+) -> list[Message]:
     # LINE shows the quick reply of the last message only.
-    qr = quick_reply(suggestions, limits)
+    qr = quick_reply(suggestions, limits, offers)
     if qr is not None and messages:
         messages[-1].quick_reply = qr
     return messages
@@ -388,7 +414,7 @@ def render_answer(answer: Answer, limits: LineLimits = LINE_LIMITS) -> list[Mess
     messages: list[Message] = [TextMessage(text=chunk) for chunk in chunks]
     if card is not None:
         messages.append(card)
-    return _attach_quick_reply(messages, answer.suggestions, limits)
+    return _attach_quick_reply(messages, answer.suggestions, limits, offers_of(answer))
 
 
 def _render_parts(answer: Answer, limits: LineLimits) -> list[Message]:
@@ -402,7 +428,13 @@ def _render_parts(answer: Answer, limits: LineLimits) -> list[Message]:
         card = next((c for p in parts if (c := flex_summary(p, limits)) is not None), None)
         if card is not None:
             messages.append(card)
-    return _attach_quick_reply(messages, answer.suggestions, limits)
+    return _attach_quick_reply(messages, answer.suggestions, limits, offers_of(answer))
+
+
+def offers_of(answer: Answer) -> list[Offer]:
+    """The answer's offered actions, or its parts' (a status question among several), each once."""
+    offers = list(answer.offers) or [o for p in answer.parts for o in p.offers]
+    return list({o.action.encode(): o for o in offers}.values())
 
 
 def render_text(

@@ -92,6 +92,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.notifications = Counter(
+            "budgetbot_notifications_total",
+            "Notifications created (window, opening, reminder, announcement); their messages are counted as deliveries",
+            ["kind"],
+            registry=self.registry,
+        )
+
     def observe_answer(self, answer: Answer, seconds: float) -> None:
         self.answers.labels(kind=answer.kind.value).inc()
         if answer.kind is AnswerKind.FALLBACK:

@@ -7,15 +7,21 @@ anything else with a "text only" notice). In a group only a command (for this bo
 name learned from getMe) or a reply to one of the assistant's messages is answered, the mention taken out;
 memory is per person within the group. A tapped suggestion button is answered with its question, shown in bold
 above the answer; the button's question comes from its callback data (`q:` inline) or, for the longer ones, from
-the database (`h:` digest), so buttons keep working after a restart and on every instance.
+the database (`h:` digest), so buttons keep working after a restart and on every instance. Subscriptions (issue
+11): the buttons `sub:N` / `unsub:N`, the commands `/subscribe N` and `/unsubscribe [N]`, and the deep link
+`/start sub_N` ask for that action.
 
 Sending: one sendMessage per message, each recorded before the next (Telegram has no idempotency key, so a
 crash between a send and its record repeats at most that one message); a callback query is answered first, so
-the button's spinner stops. 429 RetryAfter is honoured.
+the button's spinner stops. 429 RetryAfter is honoured. Every sendMessage waits its turn in this process (at
+most 25 a second: Telegram allows a bot about 30), and a 403 (the user blocked the bot) is reported to the
+pipeline as forbidden, which makes the notifications forget that person's subscriptions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import hmac
 import json
 import logging
@@ -52,7 +58,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.answer import Answer
+from bot.answer import ActionKind, Answer, SubscriptionAction
 from bot.settings import Settings
 from handlers.channel import AppContext, WebhookChannel
 from handlers.pipeline import (
@@ -65,6 +71,7 @@ from handlers.pipeline import (
     OutboxMessage,
     Outgoing,
     Parsed,
+    PushBatch,
     Rejection,
     ReplyHandle,
     SendResult,
@@ -73,7 +80,9 @@ from handlers.pipeline.policy import DeliveryPolicy
 from handlers.telegram_render import (
     ERROR_NOTICE,
     EXPIRED_SUGGESTION_TEXT,
+    SUBSCRIBE_DATA,
     TEXT_ONLY_NOTICE,
+    UNSUBSCRIBE_DATA,
     OutgoingMessage,
     SuggestionCallbacks,
     notice,
@@ -97,6 +106,62 @@ TEXT_ONLY = "text_only"
 EXPIRED = "expired"
 _NOTICES = {TEXT_ONLY: TEXT_ONLY_NOTICE, EXPIRED: EXPIRED_SUGGESTION_TEXT}
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+SEND_INTERVAL = 1 / 25  # seconds between sendMessage calls: at most 25 a second (Telegram allows about 30)
+START_SUBSCRIBE = "sub_"  # deep link: t.me/<bot>?start=sub_2571
+NOTIFICATION_REF = "notify:"  # outbox refs of notification messages (handlers/notifications/store.py)
+
+
+class SendPacer:
+    """At most one start every `interval` seconds. Waiting callers are let through in order, the urgent ones (answers
+    to someone who just wrote) before the others (notifications), so a notification to thousands of chats does not
+    hold up a reply for minutes."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = 0.0  # time.monotonic() of the next free start
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = 0
+        self._releaser: asyncio.Task[None] | None = None
+
+    async def wait(self, *, urgent: bool) -> None:
+        now = time.monotonic()
+        if not self._waiting and now >= self._next:
+            self._next = now + self.interval
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._order += 1
+        heapq.heappush(self._waiting, (0 if urgent else 1, self._order, future))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release(), name="telegram-pacer")
+        await future
+
+    async def _release(self) -> None:
+        while self._waiting:
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            _, _, future = heapq.heappop(self._waiting)
+            if future.done():  # its caller stopped waiting (shutdown): the slot goes to the next one
+                continue
+            future.set_result(None)
+            self._next = time.monotonic() + self.interval
+
+
+def callback_action(data: str) -> str | None:
+    """The stored action of a subscription button's data (None: another kind of button)."""
+    for prefix, kind in ((SUBSCRIBE_DATA, ActionKind.SUBSCRIBE), (UNSUBSCRIBE_DATA, ActionKind.UNSUBSCRIBE)):
+        if data.startswith(prefix):
+            return command_action(kind, data[len(prefix) :])
+    return None
+
+
+def command_action(kind: ActionKind, argument: str) -> str:
+    """`/subscribe 2571`, `/unsubscribe`, `/unsubscribe 2571` as a stored action; a subscribe without a usable year
+    is "subscribe:" (answered by asking which year)."""
+    year = argument.strip().split()[0] if argument.strip() else ""
+    if year.isdigit() and len(year) == 4:
+        return SubscriptionAction(kind=kind, fiscal_year=int(year)).encode()
+    return "unsubscribe:all" if kind is ActionKind.UNSUBSCRIBE else "subscribe:"
 
 
 class StoredCallbacks(SuggestionCallbacks):
@@ -130,6 +195,9 @@ class TelegramChannel(WebhookChannel):
         self.bot: Bot | None = None
         self._last_start_attempt: float | None = None
         self._stopping = False
+        self.pacer = SendPacer(SEND_INTERVAL)
+
+    forbidden_means_blocked = True  # a 403 on sendMessage: the user blocked the bot (or it was removed)
 
     @property
     def enabled(self) -> bool:
@@ -249,13 +317,19 @@ class TelegramChannel(WebhookChannel):
             return None
         question: str | None = None
         notice_key: str | None = None
-        command, target, _args = _command(message)
+        action: str | None = None
+        command, target, args = _command(message)
         if command is not None:
             if target and (self.bot is None or target.lower() != (self.bot.username or "").lower()):
                 ignore(EventOutcome.NOT_ADDRESSED, "a command for another bot")
                 return None
             question = WELCOME_QUESTION if command == "start" else HELP_QUESTION
-            if command not in ("start", "help") and group:
+            if command == "subscribe" or (command == "start" and args.startswith(START_SUBSCRIBE)):
+                question = None
+                action = command_action(ActionKind.SUBSCRIBE, args.removeprefix(START_SUBSCRIBE))
+            elif command == "unsubscribe":
+                question, action = None, command_action(ActionKind.UNSUBSCRIBE, args)
+            elif command not in ("start", "help") and group:
                 ignore(EventOutcome.NOT_ADDRESSED, "an unknown command in a group (maybe for another bot)")
                 return None
         elif message.text:
@@ -279,6 +353,7 @@ class TelegramChannel(WebhookChannel):
             received_at=received_at,
             question=question,
             notice=notice_key,
+            action=action,
         )
 
     async def _tap(self, update: Update, received_at: float, ignore: Any) -> InboundEvent | None:
@@ -286,7 +361,8 @@ class TelegramChannel(WebhookChannel):
         assert query is not None
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         group = query.message is not None and query.message.chat.type in _GROUPS
-        question = await self._callback_question(query.data or "")
+        action = callback_action(query.data or "")
+        question = None if action is not None else await self._callback_question(query.data or "")
         return InboundEvent(
             channel=CHANNEL,
             event_id=str(update.update_id),
@@ -296,7 +372,8 @@ class TelegramChannel(WebhookChannel):
             occurred_at=received_at,  # a tap carries no time of its own (the message it is under may be old)
             received_at=received_at,
             question=question,
-            notice=None if question else EXPIRED,
+            notice=None if question or action else EXPIRED,
+            action=action,
         )
 
     async def _callback_question(self, data: str) -> str | None:
@@ -349,6 +426,22 @@ class TelegramChannel(WebhookChannel):
 
     def render_notice(self, event: InboundEvent, notice_key: str) -> Outgoing:
         return self._outgoing(event.handle, [notice(_NOTICES.get(notice_key, ERROR_NOTICE))], {})
+
+    def render_push(self, answer: Answer) -> Outgoing:
+        """A notification's messages. Without suggestion buttons: their digests are stored with answers only."""
+        messages = render_answer(answer.model_copy(update={"suggestions": []}), self.callbacks)
+        self.callbacks.taken()
+        return self._outgoing(ReplyHandle(to=""), messages, {})
+
+    def push_batches(self, outgoing: Outgoing, recipients: list[str]) -> list[PushBatch]:
+        """One message per chat, in that chat's lane (after its answers, in order)."""
+        return [PushBatch(to=chat, parts=outgoing.parts, count=1, chat=chat) for chat in recipients]
+
+    async def pace(self, message: OutboxMessage) -> None:
+        """At most 25 sendMessage calls a second from this process; an answer waiting goes before notifications."""
+        part = message.parts[message.parts_done] if message.parts_done < len(message.parts) else {}
+        if part.get("method") == "sendMessage":
+            await self.pacer.wait(urgent=not message.ref.startswith(NOTIFICATION_REF))
 
     @staticmethod
     def _outgoing(handle: ReplyHandle, messages: list[OutgoingMessage], callbacks: dict[str, str]) -> Outgoing:

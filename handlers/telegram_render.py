@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.answer import Answer, SourceRef
+from bot.answer import ActionKind, Answer, Offer, SourceRef, SubscriptionAction
 from bot.formatting import english_date, thai_date
 
 MAX_MESSAGE_CHARS = 4096
@@ -152,14 +152,31 @@ def sources_line(sources: Sequence[SourceRef], language: str = "th") -> str | No
             parts.append(title)
         else:
             parts.append(f"{title} ({english_date(src.posted) if english else thai_date(src.posted, short=True)})")
+        if src.url and src.url.startswith(("https://", "http://")):  # beside the citation: the document's page
+            parts[-1] += f' <a href="{html.escape(src.url, quote=True)}">{"link" if english else "ลิงก์"}</a>'
     extra = len(sources) - MAX_SOURCES
     more = (f" and {extra} more" if english else f" และอีก {extra} รายการ") if extra > 0 else ""
     return f"<i>{'Sources' if english else 'ที่มา'}: {'; '.join(parts)}{more}</i>"
 
 
-def suggestion_keyboard(suggestions: Sequence[str], callbacks: SuggestionCallbacks) -> InlineKeyboardMarkup | None:
-    """One button a row (Thai questions are long), the label clipped, the full question behind it."""
-    rows: list[list[InlineKeyboardButton]] = []
+SUBSCRIBE_DATA, UNSUBSCRIBE_DATA = "sub:", "unsub:"  # callback data of the subscription buttons (issue 11)
+
+
+def callback_data(action: SubscriptionAction) -> str:
+    """`sub:N`, `unsub:N`, `unsub:all` (every year)."""
+    prefix = SUBSCRIBE_DATA if action.kind is ActionKind.SUBSCRIBE else UNSUBSCRIBE_DATA
+    return f"{prefix}{action.fiscal_year if action.fiscal_year is not None else 'all'}"
+
+
+def suggestion_keyboard(
+    suggestions: Sequence[str], callbacks: SuggestionCallbacks, offers: Sequence[Offer] = ()
+) -> InlineKeyboardMarkup | None:
+    """Offered actions first, then the suggestions: one button a row (Thai questions are long), the label clipped,
+    the full question behind it."""
+    rows: list[list[InlineKeyboardButton]] = [
+        [InlineKeyboardButton(_clip(o.label, MAX_BUTTON_LABEL), callback_data=callback_data(o.action))]
+        for o in list({o.action.encode(): o for o in offers}.values())[:MAX_BUTTONS]
+    ]
     seen: set[str] = set()
     for question in suggestions:
         question = question.strip()
@@ -171,6 +188,10 @@ def suggestion_keyboard(suggestions: Sequence[str], callbacks: SuggestionCallbac
         if len(rows) >= MAX_BUTTONS:
             break
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _offers(answer: Answer) -> list[Offer]:
+    return list(answer.offers) or [o for p in answer.parts for o in p.offers]
 
 
 def render_answer(
@@ -188,9 +209,9 @@ def render_answer(
     if answer.parts:
         messages: list[OutgoingMessage] = []
         for i, part in enumerate(answer.parts):
-            one = part.model_copy(update={"suggestions": [], "parts": []})
+            one = part.model_copy(update={"suggestions": [], "parts": [], "offers": []})
             messages += render_answer(one, callbacks, heading=heading if i == 0 else None, limit=limit)
-        keyboard = suggestion_keyboard(answer.suggestions, callbacks)
+        keyboard = suggestion_keyboard(answer.suggestions, callbacks, _offers(answer))
         messages[-1] = OutgoingMessage(messages[-1].html, keyboard)
         return messages
     line = sources_line(answer.sources, answer.language)
@@ -211,7 +232,7 @@ def render_answer(
             bodies[-1] = joined
         else:
             bodies.append(line)
-    keyboard = suggestion_keyboard(answer.suggestions, callbacks)
+    keyboard = suggestion_keyboard(answer.suggestions, callbacks, _offers(answer))
     messages = [OutgoingMessage(body) for body in bodies]
     messages[-1] = OutgoingMessage(messages[-1].html, keyboard)
     return messages

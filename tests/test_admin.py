@@ -38,6 +38,9 @@ GATED = [
     ("GET", "/admin/review"),
     ("GET", "/admin/stats"),
     ("POST", "/admin/reload"),
+    ("GET", "/admin/subscriptions"),
+    ("POST", "/admin/announce"),
+    ("GET", "/admin/notifications"),
     ("GET", "/admin/review?days=not-a-number"),
     ("GET", "/admin/stats?days=7&top=3"),
     ("GET", "/admin/no-such-route"),
@@ -339,6 +342,20 @@ def test_admin_page_in_a_browser(tmp_path: Path) -> None:
 
             page.get_by_test_id("reload").click()
             expect(page.get_by_test_id("reload-result")).to_contain_text("ไม่มีการเปลี่ยนแปลง")
+
+            # Notifications: subscribers per year (none here), an announcement previewed with its dry-run count
+            # before it can be sent, then listed.
+            expect(page.get_by_test_id("total-line")).to_have_text("0")
+            expect(page.get_by_test_id("announce-send")).to_be_disabled()
+            page.get_by_test_id("announce-text").fill("<b>ประกาศ</b> ทดสอบ")
+            page.get_by_test_id("announce-year").fill("2571")
+            page.get_by_test_id("announce-preview").click()
+            expect(page.get_by_test_id("announce-count")).to_contain_text("LINE 0 คน")
+            expect(page.get_by_test_id("announce-preview-text")).to_contain_text("<b>ประกาศ</b> ทดสอบ")
+            assert httpx.get(f"{server.base_url}/admin/notifications", headers=AUTH).json()["notifications"] == []
+            page.get_by_test_id("announce-send").click()
+            expect(page.get_by_test_id("announce-result")).to_contain_text("ส่งประกาศแล้ว")
+            expect(page.get_by_test_id("notification-rows").locator("tr")).to_have_count(1)
 
             faq = knowledge / "faq_plan.yaml"
             lines = faq.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -45,12 +45,12 @@ class Voice:
         return s + self.particle
 
 
-@dataclass(frozen=True)
-class Turn:
-    question: Analyzed
+class Spoken:
+    """How the assistant speaks to someone in `language` with `voice` (Turn, and Speech for messages without a
+    question): the choice of language, the particle that ends a statement or a question, the first person."""
+
     language: str  # "th" or "en"
-    today: date
-    voice: Voice = field(default_factory=Voice)
+    voice: Voice
 
     @property
     def en(self) -> bool:
@@ -73,6 +73,14 @@ class Turn:
         return "I" if self.en else self.voice.me
 
 
+@dataclass(frozen=True)
+class Turn(Spoken):
+    question: Analyzed
+    language: str  # "th" or "en"
+    today: date
+    voice: Voice = field(default_factory=Voice)
+
+
 def lead_first(text: str, turn: Turn, limit: int = LEAD_MAX_CHARS) -> str:
     """The answer's first paragraph kept to about `limit` characters (cut at a phrase boundary; the rest follows
     as details), ended politely in Thai."""
@@ -91,7 +99,7 @@ def source_refs(kb: KnowledgeBase, ids: list[str]) -> list[SourceRef]:
     for i in ids:
         if i not in seen:
             seen.append(i)
-    return [SourceRef(id=s.id, title=s.title, posted=s.posted, file=s.file) for s in kb.source_refs(seen)]
+    return [SourceRef(id=s.id, title=s.title, posted=s.posted, file=s.file, url=s.url) for s in kb.source_refs(seen)]
 
 
 def with_sources(kb: KnowledgeBase, turn: Turn, text: str, ids: list[str]) -> str:

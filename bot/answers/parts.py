@@ -62,4 +62,6 @@ def combine(parts: list[Answer], language: str) -> Answer:
         matched_terms=[t for p in kept for t in p.matched_terms],
         as_of=next((p.as_of for p in kept if p.as_of is not None), None),
         parts=kept,
+        offers=list({o.action: o for p in kept for o in p.offers}.values()),
+        action=next((p.action for p in kept if p.action is not None), None),
     )

@@ -12,8 +12,10 @@ from enum import StrEnum
 
 from bot.answer import Answer, AnswerKind
 from bot.answers.context import Turn, as_of_line, source_refs, where_to_ask, with_sources
+from bot.answers.subscription import Speech, subscribe_offer
 from bot.formatting import format_date
 from bot.knowledge.loader import KnowledgeBase
+from bot.subscriptions import subscribable
 from bot.years import fiscal_year_end, fiscal_year_of, fiscal_year_start
 
 CALENDAR_SOURCE = "budget-procedures-act-2561"  # section 4 defines the fiscal year
@@ -131,6 +133,17 @@ def status_answer(kb: KnowledgeBase, turn: Turn, year: int, *, assumed: bool) ->
         if notes:
             parts.append(turn.pick("ข้อมูลที่มีของปีนี้: ", "What the sources say about this year: ") + " ".join(notes))
             ids += info.sources
+    offers = []
+    if verdict.accepting is None and subscribable(kb, year, turn.today):
+        # No information yet: offer to tell them once there is (issue 11), rather than have them keep asking.
+        speech = Speech(turn.language, turn.voice)
+        offers = [subscribe_offer(year, speech)]
+        parts.append(
+            turn.pick(
+                f'หากต้องการให้{turn.me}แจ้งเมื่อ สพร. ประกาศกำหนดการ พิมพ์ "แจ้งเตือนด้วย"',
+                'To be told when DGA announces the schedule, type "notify me".',
+            )
+        )
     parts.append(as_of_line(turn, current))
     confidence = 0.95 if not assumed else 0.75
     return Answer(
@@ -144,6 +157,7 @@ def status_answer(kb: KnowledgeBase, turn: Turn, year: int, *, assumed: bool) ->
         as_of=turn.today,
         language=turn.language,
         suggestions=status_suggestions(turn, year),
+        offers=offers,
     )
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from bot.answers.status import CALENDAR_SOURCE
 from bot.knowledge.loader import KnowledgeLoadError, KnowledgeProblem, load_knowledge
-from bot.settings import REPO_ROOT
+from bot.settings import DEFAULT_SOURCES_DIR
 
-DEFAULT_SOURCES_DIR = REPO_ROOT.parent / "shared" / "sources"
 CHECK_DAY = date(2026, 1, 1)  # variants carry explicit years; the day only matters for relative ones
 
 
@@ -26,8 +25,9 @@ class CheckReport:
 def check_knowledge(directory: Path, sources_dir: Path | None = None) -> CheckReport:
     from bot.assistant import Assistant  # heavy: only once the files load
 
+    sources_dir = sources_dir or DEFAULT_SOURCES_DIR
     try:
-        kb = load_knowledge(directory)
+        kb = load_knowledge(directory, sources_dir)  # a cited document missing from the folder is an error there
     except KnowledgeLoadError as exc:
         return CheckReport(exc.problems, [], "")
     errors: list[KnowledgeProblem] = []
@@ -36,18 +36,6 @@ def check_knowledge(directory: Path, sources_dir: Path | None = None) -> CheckRe
     def where(key: str) -> tuple[str, int | None]:
         return kb.locations.get(key, (str(directory), None))
 
-    # Sources: the file each one names must exist, and each should be cited.
-    sources_dir = sources_dir or DEFAULT_SOURCES_DIR
-    if sources_dir.is_dir():
-        for s in kb.sources.values():
-            if not (sources_dir / s.file).is_file():
-                errors.append(
-                    KnowledgeProblem("sources", None, f"source {s.id!r}: file {s.file!r} not found in {sources_dir}")
-                )
-    else:
-        warnings.append(
-            KnowledgeProblem(str(sources_dir), None, "sources directory not found: source files not checked")
-        )
     # The sources folder's own README describes the folder; it is not a source of facts.
     for s in kb.sources.values():
         if Path(s.file).name.lower().startswith("readme"):

@@ -162,8 +162,11 @@ def content_version(files: list[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_knowledge(directory: Path) -> KnowledgeBase:
-    """Load and cross-check every YAML file under `directory`; raise KnowledgeLoadError listing all problems."""
+def load_knowledge(directory: Path, sources_dir: Path | None = None) -> KnowledgeBase:
+    """Load and cross-check every YAML file under `directory`; raise KnowledgeLoadError listing all problems.
+
+    `sources_dir` (BUDGETBOT_SOURCES_DIR): where the cited documents must be; None skips that check (tests of the
+    core that copy only the knowledge)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise KnowledgeLoadError([KnowledgeProblem(str(directory), None, "knowledge directory not found")])
@@ -181,10 +184,26 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
             parsed.append((label, kf, root))
 
     merged = _merge(parsed, problems)
+    if merged is not None and sources_dir is not None:
+        problems += source_file_problems(merged, Path(sources_dir))
     if problems or merged is None:
         raise KnowledgeLoadError(problems)
     merged.version = content_version(files)
     return merged
+
+
+def source_file_problems(kb: KnowledgeBase, sources_dir: Path) -> list[KnowledgeProblem]:
+    """Each source whose document is not in the sources folder, at its entry in sources.yaml."""
+    if not sources_dir.is_dir():
+        return [KnowledgeProblem(str(sources_dir), None, "sources folder not found (BUDGETBOT_SOURCES_DIR)")]
+    problems = []
+    for source in kb.sources.values():
+        if not (sources_dir / source.file).is_file():
+            label, line = kb.locations.get(f"source:{source.id}", ("sources", None))
+            problems.append(
+                KnowledgeProblem(label, line, f"source {source.id!r}: file {source.file!r} not found in {sources_dir}")
+            )
+    return problems
 
 
 def _merge(
@@ -214,6 +233,7 @@ def _merge(
                     KnowledgeProblem(label, where(label, root, "sources", i), f"duplicate source id {s.id!r}")
                 )
             sources[s.id] = s
+            locations[f"source:{s.id}"] = (label, where(label, root, "sources", i))
         if kf.contact is not None:
             if contact is not None:
                 problems.append(KnowledgeProblem(label, where(label, root, "contact"), "contact defined twice"))

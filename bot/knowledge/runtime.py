@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,16 @@ class ReloadResult:
 
 
 class KnowledgeRuntime:
-    def __init__(self, directory: Path, polite_particle: str = "ค่ะ") -> None:
+    def __init__(self, directory: Path, polite_particle: str = "ค่ะ", sources_dir: Path | None = None) -> None:
         self.directory = Path(directory)
         self.polite_particle = polite_particle  # BUDGETBOT_POLITE_PARTICLE, handed in by whoever builds this
+        self.sources_dir = sources_dir  # BUDGETBOT_SOURCES_DIR: every cited document must be there
         self._lock = threading.Lock()
+        # Called (on the reloading thread) after a new version is answering: the notifier looks for new windows.
+        self.listeners: list[Callable[[], None]] = []
         # Start-up must fail loudly on a broken knowledge base: there is no last good version yet.
-        self._assistant = Assistant.build(load_knowledge(self.directory), polite_particle=polite_particle)
+        kb = load_knowledge(self.directory, self.sources_dir)
+        self._assistant = Assistant.build(kb, polite_particle=polite_particle)
 
     @property
     def assistant(self) -> Assistant:
@@ -41,7 +46,7 @@ class KnowledgeRuntime:
         """Load the directory again; on any problem keep answering from the current version."""
         with self._lock:
             try:
-                kb = load_knowledge(self.directory)
+                kb = load_knowledge(self.directory, self.sources_dir)
             except KnowledgeLoadError as exc:
                 for p in exc.problems:
                     log.error("knowledge reload rejected: %s", p, extra={"file": p.file, "line": p.line})
@@ -57,7 +62,12 @@ class KnowledgeRuntime:
                 return self._rejected(exc)
             self._assistant = assistant
             log.info("knowledge reloaded", extra={"knowledge_version": kb.version})
-            return ReloadResult(ok=True, version=kb.version, changed=True)
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener's failure must not fail the reload
+                log.exception("knowledge reload listener failed")
+        return ReloadResult(ok=True, version=kb.version, changed=True)
 
     def _rejected(self, exc: Exception) -> ReloadResult:
         log.exception("knowledge reload failed", extra={"file": str(self.directory)})

@@ -19,8 +19,10 @@ class Source(Strict):
     id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
     posted: date | None = None  # when it was posted or published
-    file: str = Field(min_length=1)  # a file in ../shared/sources/
+    file: str = Field(min_length=1)  # a file in the sources folder (BUDGETBOT_SOURCES_DIR, default ../shared/sources)
     summary: str = ""
+    # The document's public page (http or https), shown beside the citation.
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s<>\"]+$", max_length=500)
     # How answers cite it; without one, "DGA ลงวันที่ <posted>" (the DGA pages).
     cite: str | None = None
     cite_en: str | None = None
@@ -185,6 +187,9 @@ class Intents(Strict):
     figure_words: list[str] = Field(default_factory=list)
     # What / how / who: with a request word and a year, a question about the process, not about the status.
     open_question_words: list[str] = Field(default_factory=list)
+    # Asking to be told when a fiscal year opens ("แจ้งเตือนเมื่อ", "notify me"), and to stop ("ยกเลิกการแจ้งเตือน").
+    subscribe_cues: list[str] = Field(default_factory=list)
+    unsubscribe_cues: list[str] = Field(default_factory=list)
 
 
 class KnowledgeFile(Strict):

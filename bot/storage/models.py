@@ -146,6 +146,8 @@ class PipelineInboxEvent(Base):
     handle: Mapped[str] = mapped_column(Text(), nullable=False)  # ReplyHandle JSON
     occurred_at: Mapped[float] = mapped_column(Float(), nullable=False)
     received_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    # What the event asks to be done (issue 11): "subscribe:2571", "unsubscribe:all", "forget" (unfollow).
+    action: Mapped[str | None] = mapped_column(String(), nullable=True)
 
     __table_args__ = (Index("ix_pipeline_inbox_lane_id", "lane", "id"),)
 
@@ -189,3 +191,79 @@ class TelegramCallback(Base):
     used_at: Mapped[float] = mapped_column(Float(), nullable=False)
 
     __table_args__ = (Index("ix_telegram_callbacks_used_at", "used_at"),)
+
+
+# --- notifications (handlers/notifications/, issue 11) -------------------------------------------------------------
+
+
+class Subscription(Base):
+    """A person told "tell me when fiscal year N opens". `recipient` is the raw channel id (a LINE user id, a
+    Telegram chat id): it is needed to push, so it is kept for subscribers only, and deleted with the row on
+    unsubscribe, unfollow or a block (403). `user_key` is the keyed hash the rest of storage knows the person by."""
+
+    __tablename__ = "subscriptions"
+
+    channel: Mapped[str] = mapped_column(String(), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    recipient: Mapped[str] = mapped_column(Text(), nullable=False)
+    language: Mapped[str] = mapped_column(String(), nullable=False)  # "th" or "en": how notifications are written
+    created_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    # The window (YYYY-MM-DD; closes '' when unknown) this person was last told about, in the confirmation or a
+    # notification; NULL: none. A window notification goes to those told of other dates, so nobody who subscribed
+    # while it was being created misses it, and nobody told of it in the confirmation gets it twice.
+    told_opens: Mapped[str | None] = mapped_column(String(), nullable=True)
+    told_closes: Mapped[str | None] = mapped_column(String(), nullable=True)
+
+    __table_args__ = (Index("ix_subscriptions_fiscal_year", "fiscal_year"),)
+
+
+class Notification(Base):
+    """One notification (a window, an opening day, a reminder, an announcement) and how many it went to. Created
+    once, in the transaction that also stores its outgoing batches: `dedupe_key` (openings, reminders) is unique,
+    and a window is claimed in notified_windows, so instances and restarts never create one twice."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(), nullable=False)
+    fiscal_year: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(), nullable=True, unique=True)
+    text: Mapped[str] = mapped_column(Text(), nullable=False)  # the Thai text, for the admin page
+    day: Mapped[str] = mapped_column(String(), nullable=False)  # the Bangkok date it was made for (YYYY-MM-DD)
+    created_at: Mapped[float] = mapped_column(Float(), nullable=False)
+    line_recipients: Mapped[int] = mapped_column(Integer(), nullable=False)
+    telegram_recipients: Mapped[int] = mapped_column(Integer(), nullable=False)
+
+    __table_args__ = (Index("ix_notifications_created_at", "created_at"),)
+
+
+class NotificationBatch(Base):
+    """One outgoing message of a notification: a LINE multicast (up to 500 people) or one Telegram chat. `ref` is
+    its pipeline_outbox row's ref; `status` pending until delivered or failed (a held batch is pending, its outbox
+    row saying why)."""
+
+    __tablename__ = "notification_batches"
+
+    ref: Mapped[str] = mapped_column(String(), primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(), nullable=False)
+    channel: Mapped[str] = mapped_column(String(), nullable=False)
+    recipients: Mapped[int] = mapped_column(Integer(), nullable=False)
+    status: Mapped[str] = mapped_column(String(), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(), nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float(), nullable=True)
+
+    __table_args__ = (Index("ix_notification_batches_notification_id", "notification_id"),)
+
+
+class NotifiedWindow(Base):
+    """The request window the subscribers of a fiscal year were last told about (dates as YYYY-MM-DD, closes ''
+    when unknown): a window notification is due when the knowledge's window differs from this."""
+
+    __tablename__ = "notified_windows"
+
+    fiscal_year: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    opens: Mapped[str] = mapped_column(String(), nullable=False)
+    closes: Mapped[str] = mapped_column(String(), nullable=False)
+    day: Mapped[str] = mapped_column(String(), nullable=False)
+    notification_id: Mapped[str] = mapped_column(String(), nullable=False)

@@ -3,9 +3,10 @@
 Adapters (handlers/line.py, handlers/telegram.py) parse, render and send; this package does the rest.
 """
 
-from handlers.pipeline.adapter import ChannelAdapter, MalformedWebhook, Parsed
+from handlers.pipeline.adapter import ChannelAdapter, Effect, MalformedWebhook, Parsed, PipelineHooks
 from handlers.pipeline.http import Rejection, error_body, error_response
 from handlers.pipeline.model import (
+    FORGET,
     Attempt,
     EventOutcome,
     FailureReason,
@@ -13,6 +14,7 @@ from handlers.pipeline.model import (
     InboundEvent,
     OutboxMessage,
     Outgoing,
+    PushBatch,
     ReplyHandle,
     SendResult,
     SendStatus,
@@ -21,9 +23,11 @@ from handlers.pipeline.pipeline import Pipeline
 from handlers.pipeline.policy import DeliveryPolicy
 
 __all__ = [
+    "FORGET",
     "Attempt",
     "ChannelAdapter",
     "DeliveryPolicy",
+    "Effect",
     "EventOutcome",
     "FailureReason",
     "Ignored",
@@ -33,6 +37,8 @@ __all__ = [
     "Outgoing",
     "Parsed",
     "Pipeline",
+    "PipelineHooks",
+    "PushBatch",
     "Rejection",
     "ReplyHandle",
     "SendResult",

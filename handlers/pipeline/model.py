@@ -22,6 +22,7 @@ class FailureReason(StrEnum):
     REPLY_TOKEN_EXPIRED = "reply_token_expired"  # LINE: too old to try a reply at all, pushed instead
     ANSWER_FAILED = "answer_failed"  # answering or rendering raised: an apology is sent instead
     DEADLINE_PASSED = "deadline_passed"  # still undelivered at BUDGETBOT_DELIVERY_DEADLINE: given up
+    QUOTA_EXCEEDED = "quota_exceeded"  # LINE: the month's message quota would be exceeded: held, checked again later
     UNEXPECTED = "unexpected"
 
 
@@ -33,10 +34,14 @@ RETRYABLE = frozenset(
         FailureReason.CONNECTION,
         FailureReason.RATE_LIMITED,
         FailureReason.UNAUTHORIZED,
+        FailureReason.QUOTA_EXCEEDED,
     }
 )
 # The request may have reached the API before it failed: the message may already be with the user.
 MAYBE_SENT = frozenset({FailureReason.TIMEOUT, FailureReason.CONNECTION})
+
+
+FORGET = "forget"  # InboundEvent.action of an unfollow: forget the person's subscriptions, reply nothing
 
 
 class EventOutcome(StrEnum):
@@ -90,6 +95,9 @@ class InboundEvent:
     question: str | None = None
     notice: str | None = None
     redelivery: bool = False
+    # Something to carry out (issue 11): "subscribe:2571", "unsubscribe:all" (a button or a command: replied to
+    # with a confirmation), or FORGET (LINE unfollow: no reply, every subscription of the person removed).
+    action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,18 @@ class Outgoing:
 
     parts: list[dict[str, Any]]
     callbacks: dict[str, str] = field(default_factory=dict)  # Telegram: digest -> question
+
+
+@dataclass(frozen=True)
+class PushBatch:
+    """One message to send to people who did not just write (a notification): for LINE a multicast to up to 500 of
+    them, for Telegram one chat. `chat` names the chat whose lane it joins (its answers and it stay in order); None
+    gives it a lane of its own (a multicast is nobody's chat). `count` is how many people it reaches."""
+
+    to: str
+    parts: list[dict[str, Any]]
+    count: int
+    chat: str | None = None
 
 
 @dataclass
@@ -149,6 +169,7 @@ class SendResult:
     retry_after: float | None = None  # the API said when to come back (Telegram RetryAfter)
     retry_now: bool = False  # try again at once another way (LINE: the reply token is dead, push instead)
     counted: tuple[FailureReason, ...] = ()  # extra failures to count without failing (LINE: token expired)
+    detail: str = ""  # stored with the failure for people to read (LINE: the quota figures of a held batch)
 
     @classmethod
     def delivered(cls, how: str, counted: tuple[FailureReason, ...] = ()) -> SendResult:
@@ -166,8 +187,16 @@ class SendResult:
         retry_after: float | None = None,
         retry_now: bool = False,
         counted: tuple[FailureReason, ...] = (),
+        detail: str = "",
     ) -> SendResult:
-        return cls(SendStatus.FAILED, reason=reason, retry_after=retry_after, retry_now=retry_now, counted=counted)
+        return cls(
+            SendStatus.FAILED,
+            reason=reason,
+            retry_after=retry_after,
+            retry_now=retry_now,
+            counted=counted,
+            detail=detail,
+        )
 
 
 @dataclass

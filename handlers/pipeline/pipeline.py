@@ -34,13 +34,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from bot.answer import Answer
 from bot.conversation import ConversationState, InMemoryEventLedger
 from bot.privacy import hash_user
 from bot.service import prepare_question
 from bot.storage.direct import DirectDatabase, Tx
 from bot.storage.stores import event_ttl
 from bot.workers import STORAGE
-from handlers.pipeline.adapter import ChannelAdapter, MalformedWebhook
+from handlers.pipeline.adapter import ChannelAdapter, Effect, MalformedWebhook, PipelineHooks
 from handlers.pipeline.http import BodyTooLarge, ClientDisconnect, Rejection, read_body
 from handlers.pipeline.model import (
     MAYBE_SENT,
@@ -117,6 +118,7 @@ class Pipeline:
         self.metrics = ctx.metrics
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
         self._adapters: dict[str, ChannelAdapter] = {}
+        self.hooks: PipelineHooks | None = None  # set by the app: subscriptions and notifications (issue 11)
         self._lanes: dict[str, _Lane] = {}
         # Lanes that ended abnormally while perhaps still ours: looked at again by the scheduler.
         self._orphans: set[str] = set()
@@ -432,7 +434,11 @@ class Pipeline:
                     continue
                 item = lane.items[0]
                 if isinstance(item, InboxItem):
-                    lane.items[0] = await self._answer(lane, item)
+                    answered = await self._answer(lane, item)
+                    if answered is None:  # nothing to send (an unfollow): the event is done
+                        lane.items.popleft()
+                    else:
+                        lane.items[0] = answered
                     continue
                 if not await self._deliver(lane, item):
                     return  # stopping: the message stays stored
@@ -480,7 +486,9 @@ class Pipeline:
 
     # --- answering --------------------------------------------------------------------------------------------
 
-    async def _answer(self, lane: _Lane, item: InboxItem) -> OutboxMessage:
+    async def _answer(self, lane: _Lane, item: InboxItem) -> OutboxMessage | None:
+        """The event's answer, stored in the outbox (with whatever it asked to be written); None when the event
+        gets no reply (then it is taken out of the inbox here)."""
         event = item.event
         adapter = self._adapters.get(event.channel)
         if adapter is None:  # that channel is off in this instance: its work waits for one where it is on
@@ -488,6 +496,9 @@ class Pipeline:
             raise LaneLost
         key = conversation_key(event.channel, event.conversation)
         new_state: ConversationState | None = None
+        effect: Effect | None = None
+        outgoing: Outgoing | None
+        stored = item.id is not None and lane.persistent
         assert self._answering is not None
         # Answering and rendering are CPU work: one lane at a time, and after any webhook that is waiting (an
         # acknowledgement must never queue behind a backlog of answers; the backlog is stored and can wait).
@@ -495,11 +506,16 @@ class Pipeline:
             if self._webhooks_in_flight:
                 await self._quiet_moment()
             try:
-                if event.question is not None:
+                if event.action is not None:
+                    reply, effect = await self._act(event, stored)
+                    outgoing = None if reply is None else adapter.render(event, reply)
+                elif event.question is not None:
                     started = time.perf_counter()
                     answer, new_state = await self.ctx.require_service().answer(
                         event.question, lane.states.get(key), channel=event.channel, user=event.conversation
                     )
+                    if answer.action is not None and self.hooks is not None:  # "แจ้งเตือนเมื่อปีงบ 2571 เปิดรับ"
+                        answer, effect = await self.hooks.carry_out(event, answer, stored=stored)
                     self.metrics.observe_answer(answer, time.perf_counter() - started)
                     outgoing = adapter.render(event, answer)
                 else:
@@ -507,8 +523,23 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - the user still gets a reply (an apology), the log gets the trace
                 log.exception("answering failed", extra={"channel": event.channel, "event_id": event.event_id})
                 self._count_failure(event.channel, FailureReason.ANSWER_FAILED)
-                new_state = None
+                new_state, effect = None, None
                 outgoing = adapter.render_notice(event, ERROR_NOTICE)
+        if outgoing is None:
+            if stored:
+                assert item.id is not None
+
+                def done(tx: Tx, store: PipelineStore, event_id: int = item.id) -> bool:
+                    if not store.owns(tx, lane.key):
+                        return False
+                    if effect is not None:
+                        effect(tx)
+                    store.remove_event(tx, event_id)
+                    return True
+
+                if not await self._lane_op(lane, done):
+                    raise LaneLost
+            return None
         now = time.time()
         message = OutboxMessage(
             id=None,
@@ -526,15 +557,27 @@ class Pipeline:
         )
         if new_state is not None:
             lane.states[key] = new_state
-        if item.id is not None and lane.persistent:
-            outbox_id = await self._lane_op(
-                lane, lambda tx, store: store.finish(tx, item, message, new_state, outgoing.callbacks)
-            )
+        if stored:
+            callbacks = outgoing.callbacks
+
+            def finish(tx: Tx, store: PipelineStore) -> int | None:
+                outbox_id = store.finish(tx, item, message, new_state, callbacks)
+                if outbox_id is not None and effect is not None:
+                    effect(tx)  # e.g. the subscription, committed with the confirmation that says it is done
+                return outbox_id
+
+            outbox_id = await self._lane_op(lane, finish)
             if outbox_id is None:
                 raise LaneLost
             message.id = outbox_id
             lane.known.add(("out", outbox_id))
         return message
+
+    async def _act(self, event: InboundEvent, stored: bool) -> tuple[Answer | None, Effect | None]:
+        if self.hooks is None:  # nobody carries actions out in this process: say nothing rather than guess
+            self._warn("no-hooks", "an event asks for an action but nothing carries actions out here")
+            return None, None
+        return await self.hooks.act(event, stored=stored)
 
     async def _quiet_moment(self) -> None:
         """Wait until no webhook is being handled, or `answer_defer` seconds: under a burst, acknowledging comes
@@ -567,6 +610,9 @@ class Pipeline:
                 await self._give_up(lane, message, FailureReason.DEADLINE_PASSED)
                 return True
             await self._fence(lane)
+            pace = getattr(adapter, "pace", None)
+            if pace is not None:  # the channel's own rate limit, waited for outside the bound on calls in flight
+                await pace(message)
             number += 1
             attempt = Attempt(
                 number=number,
@@ -606,19 +652,22 @@ class Pipeline:
             message.attempts += 1
             delay = result.retry_after if result.retry_after is not None else self.policy.backoff(failures)
             message.next_attempt_at = time.time() + delay
-            await self._record_failure(message, reason)
+            await self._record_failure(message, reason, result.detail)
 
-    async def _record_failure(self, message: OutboxMessage, reason: FailureReason) -> None:
-        """Best effort: a restarted instance continues the backoff instead of starting it over."""
+    async def _record_failure(self, message: OutboxMessage, reason: FailureReason, detail: str = "") -> None:
+        """Best effort: a restarted instance continues the backoff instead of starting it over. The reason (with its
+        detail, e.g. why a batch is held) is what the admin page shows for a message still pending."""
         if message.id is None:
             return
         message_id, attempts, at = message.id, message.attempts, message.next_attempt_at
+        why = f"{reason.value}: {detail}" if detail else reason.value
         try:
-            await self._db(lambda tx, store: store.record_failure(tx, message_id, attempts, reason.value, at))
+            await self._db(lambda tx, store: store.record_failure(tx, message_id, attempts, why, at))
         except Exception:  # noqa: BLE001 - only bookkeeping
             self._warn("record", "could not record a failed attempt", trace=True)
 
     async def _delivered(self, lane: _Lane, message: OutboxMessage, how: str) -> None:
+        await self._finished(lane, message, True, None)
         self.metrics.deliveries.labels(channel=message.channel, outcome=how).inc()
         self.metrics.reply_latency.labels(channel=message.channel).observe(max(0.0, time.time() - message.received_at))
         if message.reasons:
@@ -633,6 +682,7 @@ class Pipeline:
             )
 
     async def _give_up(self, lane: _Lane, message: OutboxMessage, reason: FailureReason) -> None:
+        await self._finished(lane, message, False, reason)
         self.metrics.deliveries.labels(channel=message.channel, outcome="gave_up").inc()
         self.metrics.delivery_gave_up.labels(channel=message.channel, reason=reason.value).inc()
         log.warning(
@@ -646,6 +696,16 @@ class Pipeline:
                 "age_seconds": round(time.time() - message.received_at),
             },
         )
+
+    async def _finished(
+        self, lane: _Lane, message: OutboxMessage, delivered: bool, reason: FailureReason | None
+    ) -> None:
+        """What the hooks record about a finished message (a notification batch, a block), before its row goes."""
+        if self.hooks is None or message.id is None:
+            return
+        effect = self.hooks.finished(message, delivered, reason)
+        if effect is not None:
+            await self._lane_op(lane, lambda tx, store: effect(tx))
 
     async def _fence(self, lane: _Lane) -> None:
         """Before a call on a stored lane: if our heartbeat has lapsed, make sure the lane is still ours."""
@@ -727,6 +787,16 @@ class Pipeline:
                 self.metrics.outbox_pending.set(counts.outbox)
                 self.metrics.outbox_oldest.set(counts.oldest_outbox_seconds)
             await self._pause(GAUGE_SECONDS)
+
+    async def storage(self, op: Callable[[Tx, PipelineStore], T], *, timeout: float | None = 30.0) -> T:
+        """Run `op` in one of the writer's transactions: other parts of the service (notifications) write their rows
+        and the pipeline's outbox rows together this way. Raises when the database is unreachable."""
+        return await self._db(op, timeout=timeout)
+
+    def wake(self) -> None:
+        """Look for stored work now (something was put in the outbox by `storage`)."""
+        if self._wake is not None:
+            self._wake.set()
 
     async def pending(self) -> PendingCounts:
         return await self._db(lambda tx, store: store.counts(tx, self.policy.lease_seconds), timeout=10.0)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_INBOX_COLUMNS = "id, lane, channel, event_id, conversation, question, notice, handle, occurred_at, received_at"
+_INBOX_COLUMNS = "id, lane, channel, event_id, conversation, question, notice, handle, occurred_at, received_at, action"
 _OUTBOX_COLUMNS = (
     "id, lane, channel, ref, handle, parts, parts_done, retry_key, created_at, event_at, received_at, deadline, "
     "attempts, next_attempt_at"
@@ -128,7 +128,7 @@ class PipelineStore:
                 out.append(None)
                 continue
             row = tx.execute(
-                f"INSERT INTO pipeline_inbox ({_INBOX_COLUMNS[4:]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                f"INSERT INTO pipeline_inbox ({_INBOX_COLUMNS[4:]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     event.lane,
                     event.channel,
@@ -139,6 +139,7 @@ class PipelineStore:
                     event.handle.to_json(),
                     event.occurred_at,
                     event.received_at,
+                    event.action,
                 ),
             ).fetchone()
             assert row is not None
@@ -358,6 +359,7 @@ def _inbox_from_row(row: Sequence[Any]) -> InboxItem:
             handle=ReplyHandle.from_json(row[7]),
             occurred_at=float(row[8]),
             received_at=float(row[9]),
+            action=row[10],
         ),
     )
 

@@ -1,5 +1,6 @@
 // budgetbot admin page. The page holds no data: it asks for the admin token, keeps it in sessionStorage
-// (this tab only), and calls /admin/review, /admin/stats and /admin/reload with "Authorization: Bearer ...".
+// (this tab only), and calls /admin/review, /admin/stats, /admin/reload, /admin/subscriptions,
+// /admin/notifications and /admin/announce with "Authorization: Bearer ...".
 // Every text from the server goes in with textContent, never innerHTML: questions are typed by the public.
 "use strict";
 
@@ -16,6 +17,14 @@
     guided_check: "ตรวจสอบโครงการทีละขั้น",
     fallback: "ตอบไม่ได้",
     did_you_mean: "ถามกลับว่าหมายถึงอะไร",
+    subscription: "การรับแจ้งเตือน",
+    notification: "การแจ้งเตือน",
+  };
+  const NOTIFICATION_LABELS = {
+    window: "ประกาศช่วงรับคำขอ",
+    opening: "วันเปิดรับ",
+    reminder: "เตือนก่อนปิดรับ",
+    announcement: "ประกาศ",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -53,11 +62,14 @@
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
 
-  async function api(path, method = "GET") {
+  async function api(path, method = "GET", body = undefined) {
+    const headers = { Authorization: "Bearer " + token(), Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
       method,
       cache: "no-store",
-      headers: { Authorization: "Bearer " + token(), Accept: "application/json" },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -193,6 +205,131 @@
     box.append(result);
   }
 
+  function count(value) {
+    return Number(value || 0).toLocaleString("th-TH");
+  }
+
+  function renderSubscriptions(data) {
+    const body = $("subscriptions").querySelector("tbody");
+    body.replaceChildren();
+    const years = Object.keys(data.fiscal_years).sort();
+    if (!years.length) {
+      const empty = el("tr");
+      empty.append(el("td", "ยังไม่มีผู้ติดตาม", "muted"));
+      body.append(empty);
+    }
+    for (const year of years) {
+      const row = el("tr");
+      row.dataset.year = year;
+      const byChannel = data.fiscal_years[year];
+      row.append(el("td", year), el("td", count(byChannel.line), "num"), el("td", count(byChannel.telegram), "num"));
+      body.append(row);
+    }
+    $("total-line").textContent = count(data.total.line);
+    $("total-telegram").textContent = count(data.total.telegram);
+  }
+
+  function both(counts) {
+    return `${count(counts.line)} / ${count(counts.telegram)}`;
+  }
+
+  function renderNotifications(data) {
+    const body = $("notifications").querySelector("tbody");
+    body.replaceChildren();
+    $("notifications-empty").hidden = data.notifications.length > 0;
+    for (const n of data.notifications) {
+      const row = el("tr");
+      row.dataset.status = n.status;
+      const kind = el("td", NOTIFICATION_LABELS[n.kind] || n.kind);
+      kind.title = n.text;
+      row.append(
+        el("td", formatTime(n.created_at)),
+        kind,
+        el("td", n.fiscal_year === null ? "ทุกปี" : n.fiscal_year),
+        el("td", both(n.recipients), "num"),
+        el("td", both(n.delivered), "num"),
+        el("td", both(n.failed), "num"),
+        el("td", both(n.held), "num"),
+        el("td", both(n.pending), "num"),
+        el("td", n.reasons.join("; ")),
+      );
+      body.append(row);
+    }
+  }
+
+  // The announcement: a preview with the number of recipients (a dry run) first; sending is enabled only then,
+  // for exactly what was previewed.
+  let previewed = null;
+
+  function announcement() {
+    const year = $("announce-year").value.trim();
+    return { text: $("announce-text").value, fiscal_year: year ? Number(year) : null };
+  }
+
+  function renderAnnounce(title, data, className) {
+    const box = $("announce-result");
+    box.replaceChildren();
+    const result = el("div", null, "result " + className);
+    result.append(el("div", title));
+    if (data && data.recipients) {
+      const who = el("div", `ผู้รับ: LINE ${count(data.recipients.line)} คน, Telegram ${count(data.recipients.telegram)} คน`);
+      who.dataset.testid = "announce-count";
+      result.append(who);
+    }
+    if (data && data.preview) {
+      const preview = el("pre", data.preview, "preview");
+      preview.dataset.testid = "announce-preview-text";
+      result.append(preview);
+    }
+    box.append(result);
+  }
+
+  async function previewAnnouncement() {
+    const body = { ...announcement(), dry_run: true };
+    $("announce-send").disabled = true;
+    previewed = null;
+    try {
+      const { ok, status, data } = await api("/admin/announce", "POST", body);
+      if (!ok) {
+        renderAnnounce(`ตรวจสอบไม่ผ่าน (HTTP ${status}): ข้อความต้องไม่ว่าง และปีงบประมาณเป็น พ.ศ.`, null, "bad");
+        return;
+      }
+      previewed = JSON.stringify(announcement());
+      renderAnnounce("ตัวอย่างข้อความ (ยังไม่ได้ส่ง)", data, "ok");
+      $("announce-send").disabled = false;
+    } catch (error) {
+      if (!(error instanceof AuthError)) renderAnnounce("เชื่อมต่อเซิร์ฟเวอร์ไม่ได้", null, "bad");
+    }
+  }
+
+  async function sendAnnouncement() {
+    if (previewed !== JSON.stringify(announcement())) {
+      $("announce-send").disabled = true;
+      renderAnnounce("ข้อความเปลี่ยนไปหลังดูตัวอย่าง กรุณาดูตัวอย่างอีกครั้ง", null, "bad");
+      return;
+    }
+    $("announce-send").disabled = true;
+    try {
+      const { ok, status, data } = await api("/admin/announce", "POST", { ...announcement(), dry_run: false });
+      if (ok) {
+        renderAnnounce("ส่งประกาศแล้ว (กำลังทยอยส่ง ดูสถานะในตารางด้านล่าง)", data, "ok");
+        previewed = null;
+        await loadNotifications();
+      } else {
+        renderAnnounce(`ส่งไม่สำเร็จ (HTTP ${status})`, null, "bad");
+      }
+    } catch (error) {
+      if (!(error instanceof AuthError)) renderAnnounce("เชื่อมต่อเซิร์ฟเวอร์ไม่ได้", null, "bad");
+    }
+  }
+
+  async function loadNotifications() {
+    const [subs, notes] = await Promise.all([api("/admin/subscriptions"), api("/admin/notifications")]);
+    if (subs.ok) renderSubscriptions(subs.data);
+    if (notes.ok) renderNotifications(notes.data);
+    return subs.ok && notes.ok;
+  }
+
   // --- loading ----------------------------------------------------------------------------------------------
 
   async function loadVersion() {
@@ -213,14 +350,15 @@
     const days = $("days").value;
     showLoadError("");
     try {
-      const [stats, review] = await Promise.all([
+      const [stats, review, notifying] = await Promise.all([
         api(`/admin/stats?days=${encodeURIComponent(days)}`),
         api(`/admin/review?days=${encodeURIComponent(days)}`),
+        loadNotifications(),
       ]);
       showDashboard();
       if (stats.ok) renderStats(stats.data);
       if (review.ok) renderReview(review.data);
-      if (!stats.ok || !review.ok) showLoadError("อ่านบันทึกคำถามไม่ได้ในขณะนี้ (ฐานข้อมูลอาจไม่พร้อม) ลองรีเฟรชอีกครั้ง");
+      if (!stats.ok || !review.ok || !notifying) showLoadError("อ่านบันทึกคำถามไม่ได้ในขณะนี้ (ฐานข้อมูลอาจไม่พร้อม) ลองรีเฟรชอีกครั้ง");
     } catch (error) {
       if (!(error instanceof AuthError)) showLoadError("เชื่อมต่อเซิร์ฟเวอร์ไม่ได้ ลองรีเฟรชอีกครั้ง");
       return;
@@ -261,6 +399,11 @@
     $("refresh").addEventListener("click", () => loadAll());
     $("days").addEventListener("change", () => loadAll());
     $("reload").addEventListener("click", () => reload());
+    $("announce-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      previewAnnouncement();
+    });
+    $("announce-send").addEventListener("click", () => sendAnnouncement());
 
     if (token()) loadAll();
     else showLogin("");

@@ -4,7 +4,11 @@ The fake is a small aiohttp app in a background thread. It records every request
 raw body and JSON), answers like LINE does, and checks what LINE checks (message limits, the access token;
 reply tokens are single-use and expire `reply_token_lifetime` seconds after they were issued by
 `new_reply_token`, an unknown token is invalid; a push whose `X-Line-Retry-Key` was accepted before gets 409)
-so a call that real LINE would reject is rejected here too. Failures can be scripted: the next N replies fail
+so a call that real LINE would reject is rejected here too. Multicast takes 1-500 user ids (`U` + 32 hex digits)
+and, like push, an `X-Line-Retry-Key` that must be a UUID (409 when it was accepted before). The monthly quota
+(`GET /v2/bot/message/quota` and `/quota/consumption`) is `set_quota(n)` (None: unlimited); every pushed or
+multicast message counts once per recipient (replies are free, as on LINE), and a call past the quota gets 429
+"You have reached your monthly limit." Failures can be scripted: the next N replies fail
 with a 5xx, hang past the client's timeout, or get 400 "Invalid reply token"; every reply can be slowed down
 (`delay_replies`), every call too (`slow_down`), and the whole API taken down for a while (`take_down`).
 """
@@ -16,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -31,6 +36,10 @@ from tests.fakes.background import BackgroundServer
 
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
+MULTICAST_PATH = "/v2/bot/message/multicast"
+QUOTA_PATH = "/v2/bot/message/quota"
+CONSUMPTION_PATH = "/v2/bot/message/quota/consumption"
+MAX_MULTICAST_IDS = 500  # LINE: "to" holds 1-500 user ids
 LOADING_PATH = "/v2/bot/chat/loading/start"
 RICH_MENU_PATH = "/v2/bot/richmenu"
 DEFAULT_RICH_MENU_PREFIX = "/v2/bot/user/all/richmenu/"
@@ -109,6 +118,10 @@ class FakeLine(BackgroundServer):
         self._late_pushes: list[float] = []  # seconds: accepted at once, answered only after that long
         self._reply_delay = 0.0
         self._reject_tokens = False
+        self._fail_multicasts: list[int] = []
+        self._late_multicasts: list[float] = []
+        self.quota: int | None = None  # messages a month; None: no limit ("type": "none")
+        self.usage = 0  # messages counted against the quota this month
         self.rich_menus: dict[str, dict[str, Any]] = {}
         self.rich_menu_images: dict[str, tuple[str, bytes]] = {}
         self.default_rich_menu: str | None = None
@@ -123,6 +136,22 @@ class FakeLine(BackgroundServer):
     def fail_next_pushes(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._fail_pushes.extend([status] * count)
+
+    def fail_next_multicasts(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._fail_multicasts.extend([status] * count)
+
+    def answer_next_multicasts_late(self, count: int, seconds: float = 30.0) -> None:
+        """The next multicasts are accepted (sent, their retry keys recorded) but answered only after `seconds`:
+        a server killed meanwhile does not know they went through."""
+        with self._lock:
+            self._late_multicasts.extend([seconds] * count)
+
+    def set_quota(self, quota: int | None, usage: int | None = None) -> None:
+        with self._lock:
+            self.quota = quota
+            if usage is not None:
+                self.usage = usage
 
     def hang_next_replies(self, count: int, seconds: float = 30.0) -> None:
         """The next replies get no answer for `seconds` (then a 500): the client should time out first.
@@ -169,6 +198,13 @@ class FakeLine(BackgroundServer):
     def pushes(self, *, ok_only: bool = True) -> list[RecordedRequest]:
         return self.requests_to(PUSH_PATH, ok_only=ok_only)
 
+    def multicasts(self, *, ok_only: bool = True) -> list[RecordedRequest]:
+        return self.requests_to(MULTICAST_PATH, ok_only=ok_only)
+
+    def multicast_recipients(self) -> list[str]:
+        """Every user id of every accepted multicast, once per time it was sent to (duplicates kept)."""
+        return [to for r in self.multicasts() for to in r.json["to"]]
+
     def wait_for(
         self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0
     ) -> list[RecordedRequest]:
@@ -204,6 +240,9 @@ class FakeLine(BackgroundServer):
             self._late_pushes.clear()
             self._reply_delay = 0.0
             self._reject_tokens = False
+            self._fail_multicasts.clear()
+            self._late_multicasts.clear()
+            self.quota, self.usage = None, 0
 
     # --- server ----------------------------------------------------------------------------------
 
@@ -255,9 +294,10 @@ class FakeLine(BackgroundServer):
             await asyncio.sleep(self._reply_delay)  # recorded when answered, like a hang's end
         status, payload, headers = await self._respond(request, data)
         self._record(request, body, data, status, payload)
-        if request.method == "POST" and request.path == PUSH_PATH and status == 200:
+        if request.method == "POST" and request.path in (PUSH_PATH, MULTICAST_PATH) and status == 200:
             with self._lock:
-                late = self._late_pushes.pop(0) if self._late_pushes else 0.0
+                waiting = self._late_pushes if request.path == PUSH_PATH else self._late_multicasts
+                late = waiting.pop(0) if waiting else 0.0
             if late:
                 assert self._release is not None
                 with suppress(TimeoutError):
@@ -287,6 +327,15 @@ class FakeLine(BackgroundServer):
             return await self._reply(data, request_id)
         if method == "POST" and path == PUSH_PATH:
             return self._push(request, data, request_id)
+        if method == "POST" and path == MULTICAST_PATH:
+            return self._multicast(request, data, request_id)
+        if method == "GET" and path == QUOTA_PATH:
+            with self._lock:
+                quota = self.quota
+            return 200, ({"type": "none"} if quota is None else {"type": "limited", "value": quota}), request_id
+        if method == "GET" and path == CONSUMPTION_PATH:
+            with self._lock:
+                return 200, {"totalUsage": self.usage}, request_id
         if method == "POST" and path == LOADING_PATH:
             return 202, {}, request_id
         if method == "POST" and path == RICH_MENU_PATH:
@@ -345,6 +394,29 @@ class FakeLine(BackgroundServer):
 
     def _push(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         key = request.headers.get("X-Line-Retry-Key")
+        refused = self._refused_by_retry_key(key, self._fail_pushes, headers)
+        if refused is not None:
+            return refused
+        if not isinstance(data, dict) or not isinstance(data.get("to"), str):
+            return 400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]}, headers
+        errors = message_errors(data.get("messages"))
+        if errors:
+            return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
+        with self._lock:
+            if self._over_quota(1):
+                return 429, {"message": "You have reached your monthly limit."}, headers
+            self.usage += 1
+            if key is not None:
+                self._accepted_retry_keys.add(key)
+        return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
+
+    def _refused_by_retry_key(
+        self, key: str | None, scripted: list[int], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """What LINE answers a push or multicast before reading it: a retry key that is not a UUID (400), one
+        accepted before (409), or a scripted failure. None: go on."""
+        if key is not None and not _is_uuid(key):
+            return 400, {"message": "The value for the 'X-Line-Retry-Key' header is invalid"}, headers
         with self._lock:
             if key is not None and key in self._accepted_retry_keys:
                 return (
@@ -352,18 +424,48 @@ class FakeLine(BackgroundServer):
                     {"message": "The retry key is already accepted"},
                     {**headers, "x-line-accepted-request-id": "1"},
                 )
-            fail = self._fail_pushes.pop(0) if self._fail_pushes else None
+            fail = scripted.pop(0) if scripted else None
         if fail is not None:
             return fail, {"message": "An error occurred in the internal server"}, headers
-        if not isinstance(data, dict) or not isinstance(data.get("to"), str):
-            return 400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]}, headers
+        return None
+
+    def _over_quota(self, recipients: int) -> bool:
+        return self.quota is not None and self.usage + recipients > self.quota
+
+    def _multicast(self, request: web.Request, data: Any, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        key = request.headers.get("X-Line-Retry-Key")
+        refused = self._refused_by_retry_key(key, self._fail_multicasts, headers)
+        if refused is not None:
+            return refused
+        to = data.get("to") if isinstance(data, dict) else None
+        if (
+            not isinstance(to, list)
+            or not 1 <= len(to) <= MAX_MULTICAST_IDS
+            or not all(isinstance(u, str) and _USER_ID.fullmatch(u) for u in to)
+        ):
+            detail = [{"message": f"Size must be between 1 and {MAX_MULTICAST_IDS} user ids", "property": "to"}]
+            return 400, {"message": "The request body has 1 error(s)", "details": detail}, headers
         errors = message_errors(data.get("messages"))
         if errors:
             return 400, {"message": f"The request body has {len(errors)} error(s)", "details": errors}, headers
         with self._lock:
+            if self._over_quota(len(to)):
+                return 429, {"message": "You have reached your monthly limit."}, headers
+            self.usage += len(to)
             if key is not None:
                 self._accepted_retry_keys.add(key)
-        return 200, {"sentMessages": [{"id": str(i + 1)} for i in range(len(data["messages"]))]}, headers
+        return 200, {}, headers
+
+
+_USER_ID = re.compile(r"U[0-9a-f]{32}")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager

@@ -6,7 +6,9 @@ form or JSON body; `reply_markup` and other objects arrive as JSON strings in fo
 Telegram: `{"ok": true, "result": ...}` with realistic results, or `{"ok": false, "error_code": ...,
 "description": ...}`. It checks what Telegram checks (the token, text of 1-4,096 characters after HTML
 parsing, well-formed HTML, callback data of 1-64 bytes), so a message real Telegram would refuse is
-refused here too. Failures can be scripted with `fail_next`.
+refused here too. A chat that blocked the bot (`block(chat_id)`) gets 403 "Forbidden: bot was blocked by the
+user"; more than `rate_limit` sendMessage calls in one second (per bot, Telegram's ~30/s) get 429 with
+`parameters.retry_after`. Failures can be scripted with `fail_next`.
 """
 
 from __future__ import annotations
@@ -144,8 +146,11 @@ class FakeTelegram(BackgroundServer):
 
     thread_name = "fake-telegram"
 
-    def __init__(self, token: str | None = None, *, username: str = BOT_USERNAME) -> None:
+    def __init__(self, token: str | None = None, *, username: str = BOT_USERNAME, rate_limit: int = 30) -> None:
         super().__init__()
+        self.rate_limit = rate_limit  # sendMessage calls a second per bot before 429
+        self.blocked: set[int] = set()
+        self._recent_sends: list[float] = []  # time.monotonic() of the accepted sendMessage calls of the last second
         self.token = token
         self.username = username
         self._lock = threading.Lock()
@@ -165,6 +170,11 @@ class FakeTelegram(BackgroundServer):
         """The next `count` calls of `method` get this error (e.g. 403 "Forbidden: bot was blocked by the user")."""
         with self._lock:
             self._failures.setdefault(method.lower(), []).extend([(status, description)] * count)
+
+    def block(self, chat_id: int) -> None:
+        """That user blocked the bot: every sendMessage to the chat gets 403 from now on."""
+        with self._lock:
+            self.blocked.add(chat_id)
 
     # --- reading what was received ---------------------------------------------------------------
 
@@ -211,6 +221,8 @@ class FakeTelegram(BackgroundServer):
         with self._lock:
             self._calls.clear()
             self._failures.clear()
+            self.blocked.clear()
+            self._recent_sends.clear()
 
     # --- server ----------------------------------------------------------------------------------
 
@@ -303,6 +315,20 @@ class FakeTelegram(BackgroundServer):
         chat_id = call.chat_id
         if chat_id in (None, ""):
             return _fail(400, "Bad Request: chat not found")
+        with self._lock:
+            if chat_id in self.blocked:
+                return _fail(403, "Forbidden: bot was blocked by the user")
+            now = time.monotonic()
+            self._recent_sends = [t for t in self._recent_sends if now - t < 1.0]
+            if len(self._recent_sends) >= self.rate_limit:
+                wait = max(1, round(1.0 - (now - self._recent_sends[0]) + 0.5))
+                return 429, {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {wait}",
+                    "parameters": {"retry_after": wait},
+                }
+            self._recent_sends.append(now)
         if str(call.params.get("parse_mode") or "").upper() == "HTML":
             problem = html_errors(call.text)
             if problem:
