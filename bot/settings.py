@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     delivery_deadline: int = Field(default=86_400, ge=1, validation_alias=_env("BUDGETBOT_DELIVERY_DEADLINE"))
     # Notifications (issue 11): a reminder to the subscribers of a fiscal year this many days before its closing date.
     reminder_days: str = Field(default="7,1", validation_alias=_env("BUDGETBOT_REMINDER_DAYS"))
+    # A LINE multicast held because the month's quota is full is looked at again this often (seconds); it waits
+    # for the quota, whatever its delivery deadline.
+    quota_recheck_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, validation_alias=_env("BUDGETBOT_QUOTA_RECHECK_SECONDS")
+    )
     # The particle that ends the assistant's Thai sentences (and so its first person: ดิฉัน / ผม / เรา).
     polite_particle: Literal["ค่ะ", "ครับ", "none"] = Field(
         default="ค่ะ", validation_alias=_env("BUDGETBOT_POLITE_PARTICLE")

@@ -90,15 +90,17 @@ class _LoggedValidationRoute(APIRoute):
 
 
 class Announcement(BaseModel):
-    """POST /admin/announce: DGA's text to the subscribers of a fiscal year (null: to every subscriber). Strict: a
-    sloppy body ("dry_run": 0, an unknown field) is refused, never guessed at, since a wrong guess sends for real."""
+    """POST /admin/announce: DGA's text to the subscribers of a fiscal year (null, said explicitly: to every
+    subscriber). Strict: a sloppy body ("dry_run": 0, an unknown field, no `fiscal_year`) is refused, never guessed
+    at, since a wrong guess sends for real."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
     # Not only spaces: said in the schema (a character class every regex engine reads alike), so the schema and
     # the check agree.
     text: str = Field(min_length=1, max_length=MAX_ANNOUNCEMENT_CHARS, pattern=r"[^ \t\n\r\f\v]")
-    fiscal_year: int | None = Field(default=None, ge=2500, le=2700)
+    # Required, though it may be null: forgetting the key must not reach every subscriber.
+    fiscal_year: int | None = Field(ge=2500, le=2700)
     dry_run: bool = False
 
     @field_validator("fiscal_year", mode="before")

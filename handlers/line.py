@@ -81,7 +81,6 @@ QUOTA_PATH = "/v2/bot/message/quota"
 CONSUMPTION_PATH = "/v2/bot/message/quota/consumption"
 MAX_MULTICAST_IDS = 500  # LINE's limit on `to` of a multicast
 MULTICAST_TO = "multicast"  # ReplyHandle.to of a multicast (its user ids travel in the message's part)
-QUOTA_RECHECK_SECONDS = 300.0  # a batch held by the monthly quota is looked at again this often
 # Notices (fixed replies) this adapter renders.
 HELP = "help"
 JOIN = "join"
@@ -597,6 +596,7 @@ class LineChannel(WebhookChannel):
         # Checked before every attempt, also of a batch resumed after a restart (all batches are: they are stored
         # before any instance takes them). One that did go through before a crash and is now held by a full quota
         # is resolved by the 409 once the quota allows; nobody gets it twice.
+        recheck = self.ctx.settings.quota_recheck_seconds
         async with self._quota_lock:  # one check at a time, counting the batches in flight as used
             try:
                 quota, used = await api.quota_left(attempt.timeout)
@@ -605,7 +605,7 @@ class LineChannel(WebhookChannel):
             if quota is not None and used + self._in_flight + len(to) > quota:
                 detail = f"{len(to)} recipients, {used} of the month's {quota} messages used"
                 log.warning("multicast held: the monthly quota would be exceeded", extra={"channel": CHANNEL})
-                return SendResult.failed(FailureReason.QUOTA_EXCEEDED, retry_after=QUOTA_RECHECK_SECONDS, detail=detail)
+                return SendResult.failed(FailureReason.QUOTA_EXCEEDED, retry_after=recheck, detail=detail)
             reserved = len(to)
             self._in_flight += reserved
         try:
@@ -615,7 +615,7 @@ class LineChannel(WebhookChannel):
                 return SendResult.delivered("multicast")
             reason = classify(exc)
             if reason is FailureReason.QUOTA_EXCEEDED:
-                return SendResult.failed(reason, retry_after=QUOTA_RECHECK_SECONDS, detail="LINE: monthly limit")
+                return SendResult.failed(reason, retry_after=recheck, detail="LINE: monthly limit")
             return SendResult.failed(reason)
         except Exception as exc:  # noqa: BLE001
             return SendResult.failed(classify(exc))

@@ -264,7 +264,11 @@ def test_announcements_dry_run_for_real_and_held_by_the_quota(tmp_path: Path) ->
     next_year = [line_user(4), line_user(5), line_user(6)]  # user 4 follows both years
     with FakeLine(access_token=TOKEN) as line, FakeTelegram(token=TG_TOKEN) as tg:
         home = tmp_path / "home"
-        with server(notify_env(home, kb, line, tg), home) as s:
+        env = notify_env(home, kb, line, tg)
+        # A held batch is looked at again every second here, and deliveries are given up after 30 s: a batch held
+        # by the quota must outlive that deadline (LINE's quota resets monthly) and go once the quota allows.
+        env.update({"BUDGETBOT_QUOTA_RECHECK_SECONDS": "1", "BUDGETBOT_DELIVERY_DEADLINE": "30"})
+        with server(env, home) as s:
             post_line(s, line_postbacks(this_year, f"action=subscribe&fy={YEAR}"))
             post_line(s, line_postbacks(next_year, f"action=subscribe&fy={YEAR + 1}"))
             updates = TelegramUpdates(s)
@@ -294,6 +298,7 @@ def test_announcements_dry_run_for_real_and_held_by_the_quota(tmp_path: Path) ->
 
             # LINE's monthly quota has room for 3 more messages: the 7-person announcement is held, and says why.
             line.set_quota(line.usage + 3)
+            held_at = time.monotonic()
             held = admin(s, "POST", "/announce", {"text": "ประกาศที่สอง", "fiscal_year": None})
             assert held.status_code == 200 and held.json()["recipients"] == {"line": 7, "telegram": 2}
             deadline = time.monotonic() + 30
@@ -306,7 +311,22 @@ def test_announcements_dry_run_for_real_and_held_by_the_quota(tmp_path: Path) ->
             assert any("quota_exceeded" in r and "8 messages" in r for r in latest["reasons"]), latest["reasons"]
             assert len(line.multicasts()) == 1, "nothing more was multicast"
 
-            assert admin(s, "POST", "/announce", {"text": "  "}).status_code == 422
+            time.sleep(max(0.0, held_at + 33 - time.monotonic()))  # past its delivery deadline: held, not given up
+            latest = notifications(s)[0]
+            assert latest["held"] == {"line": 7, "telegram": 0} and latest["status"] == "pending", latest
+            assert len(line.multicasts()) == 1
+
+            # The quota is raised (a new month, or a bigger plan): the held batch goes, to each of the 7 once.
+            line.set_quota(line.usage + 100)
+            line.wait_for(lambda _: len(line.multicasts()) >= 2, timeout=60)
+            settled(s, line, tg)
+            second = Counter(r for m in line.multicasts()[1:] for r in m.json["to"])
+            assert second == Counter(this_year + next_year[1:]), second
+            assert notifications(s)[0]["held"]["line"] == 0
+
+            assert admin(s, "POST", "/announce", {"text": "  ", "fiscal_year": None}).status_code == 422
+            # Forgetting the year is refused: only an explicit null reaches every subscriber.
+            assert admin(s, "POST", "/announce", {"text": "ประกาศ", "dry_run": True}).status_code == 422
             assert admin(s, "POST", "/announce", {"text": "x", "fiscal_year": "soon"}).status_code == 422
 
 

@@ -606,7 +606,7 @@ class Pipeline:
                 return False
             if self._stopping:
                 return False
-            if time.time() >= message.deadline:
+            if time.time() >= message.deadline and not _held(message):
                 await self._give_up(lane, message, FailureReason.DEADLINE_PASSED)
                 return True
             await self._fence(lane)
@@ -823,6 +823,12 @@ class Pipeline:
         if now - self._warned_at.get(topic, -every) >= every:
             self._warned_at[topic] = now
             log.warning(message, exc_info=trace)
+
+
+def _held(message: OutboxMessage) -> bool:
+    """Held back on purpose (LINE's monthly quota is full), not failing: such a message waits for the quota to
+    reset, whatever its delivery deadline (giving it up would leave its people never told)."""
+    return bool(message.reasons) and message.reasons[-1] == FailureReason.QUOTA_EXCEEDED.value
 
 
 def new_retry_key() -> str:

@@ -169,7 +169,7 @@ class PipelineStore:
         works = {lane: LaneWork(lane) for lane in lanes}
         marks = ", ".join("?" * len(lanes))
         for row in tx.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM pipeline_outbox WHERE lane IN ({marks}) ORDER BY id", lanes
+            f"SELECT {_OUTBOX_COLUMNS}, last_reason FROM pipeline_outbox WHERE lane IN ({marks}) ORDER BY id", lanes
         ).fetchall():
             if ("out", int(row[0])) not in known:
                 works[row[1]].outbox.append(_outbox_from_row(row))
@@ -381,6 +381,8 @@ def _outbox_from_row(row: Sequence[Any]) -> OutboxMessage:
         attempts=int(row[12]),
         next_attempt_at=float(row[13]),
         resumed=True,  # written by an earlier owner (or before a restart): an attempt may have gone through
+        # The last failure, as recorded ("reason: detail"): whether the message was held, e.g. by LINE's quota.
+        reasons=[str(row[14]).split(":", 1)[0]] if len(row) > 14 and row[14] else [],
     )
 
 
