@@ -415,9 +415,10 @@ def test_invalid_reply_token_falls_back_to_push(client: TestClient, fake: FakeLi
 
 
 def test_reply_failing_while_the_token_is_fresh_is_pushed_with_one_retry_key(tmp_path: Path, fake: FakeLine) -> None:
-    # Replies are retried while the token is fresh (here 1 s), then the answer is pushed; the push is retried
-    # with the same X-Line-Retry-Key, so LINE could drop a duplicate if the first push did go through.
-    policy = DeliveryPolicy(request_timeout=1.0, backoff_first=0.2, backoff_jitter=0.0, reply_token_seconds=1.0)
+    # Replies are retried while the token is fresh (here 5 s: long enough for two attempts after a slow first
+    # answer on a busy machine), then the answer is pushed; the push is retried with the same X-Line-Retry-Key,
+    # so LINE could drop a duplicate if the first push did go through.
+    policy = DeliveryPolicy(request_timeout=1.0, backoff_first=0.2, backoff_jitter=0.0, reply_token_seconds=5.0)
     fake.fail_next_replies(100, status=503)
     fake.fail_next_pushes(1, status=500)
     with TestClient(create_app(_settings(tmp_path, fake), policy=policy)) as app:
