@@ -424,7 +424,7 @@ def test_reply_failing_while_the_token_is_fresh_is_pushed_with_one_retry_key(tmp
     with TestClient(create_app(_settings(tmp_path, fake), policy=policy)) as app:
         event = text_event("ช่วยอะไรได้บ้าง")
         assert post_events(app, [event]).status_code == 200
-        fake.wait_for_requests(PUSH_PATH, ok_only=True)
+        fake.wait_for_requests(PUSH_PATH, ok_only=True, timeout=60)  # the push's retry waits out the backoff
         settle(app)
         replies = replies_to(fake, event["replyToken"], ok_only=False)
         assert len(replies) >= 2 and {r.status for r in replies} == {503}
