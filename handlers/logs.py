@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON.
@@ -57,3 +58,18 @@ def configure_logging(level: str = "INFO", secrets: list[str] | None = None) -> 
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs full request URLs, and Telegram's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class ThrottledWarnings:
+    """One warning line per topic per `every` seconds: an outage must not flood the log."""
+
+    def __init__(self, logger: logging.Logger, every: float) -> None:
+        self.logger = logger
+        self.every = every
+        self._warned_at: dict[str, float] = {}
+
+    def warn(self, topic: str, message: str, *, trace: bool = False) -> None:
+        now = time.monotonic()
+        if now - self._warned_at.get(topic, -self.every) >= self.every:
+            self._warned_at[topic] = now
+            self.logger.warning(message, exc_info=trace)

@@ -27,10 +27,11 @@ from bot.answers import subscription as say
 from bot.answers.subscription import Speech
 from bot.clock import Clock
 from bot.knowledge.loader import KnowledgeBase
-from bot.privacy import hash_user, redact_user
+from bot.privacy import redact_user
 from bot.storage.direct import Tx
 from bot.subscriptions import Due, NotificationKind, due_notifications, subscribable
 from bot.workers import ADMIN
+from handlers.logs import ThrottledWarnings
 from handlers.notifications import store
 from handlers.pipeline import (
     FORGET,
@@ -40,9 +41,8 @@ from handlers.pipeline import (
     OutboxMessage,
     Outgoing,
     PushBatch,
-    ReplyHandle,
 )
-from handlers.pipeline.pipeline import new_retry_key
+from handlers.pipeline.pipeline import unprompted_message
 
 if TYPE_CHECKING:
     from handlers.channel import AppContext
@@ -90,7 +90,7 @@ class Notifications:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._warned_at: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(log, every=300.0)
 
     def register(self, adapter: Any) -> None:
         """A started channel that can push (render_push, push_batches)."""
@@ -329,20 +329,14 @@ class Notifications:
                     continue
                 for batch in pushers[channel].push_batches(outgoing, ids):
                     ref = f"{store.REF_PREFIX}{notification_id}:{len(batches)}"
-                    lane_of = f"{channel}:{batch.chat}" if batch.chat is not None else f"{channel}:{ref}"
-                    message = OutboxMessage(
-                        id=None,
-                        lane=hash_user(lane_of, salt)[:32],
-                        channel=channel,
-                        ref=ref,
-                        handle=ReplyHandle(to=batch.to),
+                    message = unprompted_message(  # its retry key is stored here, before the first attempt
+                        channel,
+                        chat=batch.chat if batch.chat is not None else ref,  # a multicast: a lane of its own
+                        to=batch.to,
                         parts=batch.parts,
-                        parts_done=0,
-                        retry_key=new_retry_key(),  # stored here, before the first attempt
-                        created_at=now,
-                        event_at=now,
-                        received_at=now,
-                        deadline=now + deadline_after,
+                        ref=ref,
+                        salt=salt,
+                        deadline_after=deadline_after,
                     )
                     pipeline_store.insert_message(tx, message)
                     batches.append((ref, channel, batch.count))
@@ -418,11 +412,8 @@ class Notifications:
     def _forgotten(self, event: InboundEvent, rows: int) -> None:
         log.info("unfollowed: subscriptions deleted", extra={**self._who(event), "subscriptions": rows})
 
-    def _warn(self, topic: str, message: str, *, trace: bool = False, every: float = 300.0) -> None:
-        now = time.monotonic()
-        if now - self._warned_at.get(topic, -every) >= every:
-            self._warned_at[topic] = now
-            log.warning(message, exc_info=trace)
+    def _warn(self, topic: str, message: str, *, trace: bool = False) -> None:
+        self._warnings.warn(topic, message, trace=trace)
 
 
 def _is_batch(message: OutboxMessage) -> bool:

@@ -41,6 +41,7 @@ from bot.service import prepare_question
 from bot.storage.direct import DirectDatabase, Tx
 from bot.storage.stores import event_ttl
 from bot.workers import STORAGE
+from handlers.logs import ThrottledWarnings
 from handlers.pipeline.adapter import ChannelAdapter, Effect, MalformedWebhook, PipelineHooks
 from handlers.pipeline.http import BodyTooLarge, ClientDisconnect, Rejection, read_body
 from handlers.pipeline.model import (
@@ -137,7 +138,7 @@ class Pipeline:
         self._started = False
         self._storage_paused_until = 0.0  # time.monotonic()
         self._beat_at = 0.0  # time.monotonic() of the last heartbeat that went through
-        self._warned_at: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(log, every=30.0)
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -276,7 +277,7 @@ class Pipeline:
         salt = self.ctx.settings.user_hash_salt
         for event in events:
             # The adapter names the chat; what is stored is a keyed hash of it (PDPA).
-            event = replace(event, lane=hash_user(f"{event.channel}:{event.lane}", salt)[:32])
+            event = replace(event, lane=lane_key(event.channel, event.lane, salt))
             age = now - event.occurred_at
             if age > self.policy.max_event_age:
                 log.info(
@@ -349,20 +350,14 @@ class Pipeline:
         delivered like an answer: in order with that chat's other messages, pushed with the retry key stored here
         (before the first attempt), retried until the delivery deadline, exactly once across restarts and
         instances. Returns its outbox id; raises when the database is unreachable (nothing is held in memory)."""
-        now = time.time()
-        message = OutboxMessage(
-            id=None,
-            lane=hash_user(f"{channel}:{to}", self.ctx.settings.user_hash_salt)[:32],
-            channel=channel,
-            ref=ref,
-            handle=ReplyHandle(to=to),
+        message = unprompted_message(
+            channel,
+            chat=to,
+            to=to,
             parts=outgoing.parts,
-            parts_done=0,
-            retry_key=new_retry_key(),
-            created_at=now,
-            event_at=now,
-            received_at=now,
-            deadline=now + self.policy.delivery_deadline,
+            ref=ref,
+            salt=self.ctx.settings.user_hash_salt,
+            deadline_after=self.policy.delivery_deadline,
         )
         message_id = await self._db(lambda tx, store: store.insert_message(tx, message), timeout=10.0)
         assert self._wake is not None
@@ -817,18 +812,41 @@ class Pipeline:
     def _count_failure(self, channel: str, reason: FailureReason) -> None:
         self.metrics.reply_failures.labels(channel=channel, reason=reason.value).inc()
 
-    def _warn(self, topic: str, message: str, *, trace: bool = False, every: float = 30.0) -> None:
-        """One line per topic per `every` seconds: an outage must not flood the log."""
-        now = time.monotonic()
-        if now - self._warned_at.get(topic, -every) >= every:
-            self._warned_at[topic] = now
-            log.warning(message, exc_info=trace)
+    def _warn(self, topic: str, message: str, *, trace: bool = False) -> None:
+        self._warnings.warn(topic, message, trace=trace)
 
 
 def _held(message: OutboxMessage) -> bool:
     """Held back on purpose (LINE's monthly quota is full), not failing: such a message waits for the quota to
     reset, whatever its delivery deadline (giving it up would leave its people never told)."""
     return bool(message.reasons) and message.reasons[-1] == FailureReason.QUOTA_EXCEEDED.value
+
+
+def lane_key(channel: str, chat: str, salt: str) -> str:
+    """A lane id: keyed hash of channel and chat, so no table holds a raw chat id for it."""
+    return hash_user(f"{channel}:{chat}", salt)[:32]
+
+
+def unprompted_message(
+    channel: str, *, chat: str, to: str, parts: list[dict[str, Any]], ref: str, salt: str, deadline_after: float
+) -> OutboxMessage:
+    """A message that answers no event (a notification): in the lane of `chat`, sent to `to`, with its retry key
+    made here so that it is stored before the first attempt, retried until `deadline_after` seconds from now."""
+    now = time.time()
+    return OutboxMessage(
+        id=None,
+        lane=lane_key(channel, chat, salt),
+        channel=channel,
+        ref=ref,
+        handle=ReplyHandle(to=to),
+        parts=parts,
+        parts_done=0,
+        retry_key=new_retry_key(),
+        created_at=now,
+        event_at=now,
+        received_at=now,
+        deadline=now + deadline_after,
+    )
 
 
 def new_retry_key() -> str:

@@ -104,10 +104,6 @@ class PipelineStore:
         self.instance_id = instance_id or f"{uuid.uuid4().hex[:12]}"
         self.started_at = time.time()
 
-    def lane_key(self, channel: str, chat: str) -> str:
-        """A lane id: keyed hash of channel and chat, so the table never holds a raw user id."""
-        return hash_user(f"{channel}:{chat}", self.salt)[:32]
-
     # --- accepting ----------------------------------------------------------------------------------------
 
     def accept(self, tx: Tx, events: Sequence[InboundEvent]) -> list[int | None]:
