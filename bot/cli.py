@@ -59,8 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     ev = sub.add_parser("eval", help="run an evaluation set and report accuracy")
-    ev.add_argument("file", nargs="?", type=Path, default=None)
-    ev.add_argument("--verbose", action="store_true", help="list every miss")
+    ev.add_argument(
+        "file", nargs="?", type=Path, default=None, help="a case file, a writer's file, or a folder of writers' files"
+    )
+    ev.add_argument("--verbose", action="store_true", help="list every miss, with the intent that answered")
+    ev.add_argument(
+        "--held-out",
+        action="store_true",
+        help="writers' files only: answer each writer with a router trained without that writer (needs the test extra)",
+    )
 
     line = sub.add_parser("line", help="LINE channel set-up")
     line_sub = line.add_subparsers(dest="line_command", required=True)
@@ -114,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval":
         from bot.evaluation import run_eval
 
-        return run_eval(settings, args.file, verbose=args.verbose)
+        return run_eval(settings, args.file, verbose=args.verbose, held_out=args.held_out)
     if args.command == "line":
         from handlers.line_richmenu import create_rich_menu
 

@@ -48,6 +48,7 @@ def combine(parts: list[Answer], language: str) -> Answer:
     with_guideline = next((p for p in kept if p.guideline is not None), None)
     return Answer(
         kind=first.kind,
+        intent=first.intent,
         text="\n\n".join(p.text for p in kept),
         confidence=min(p.confidence for p in kept),
         suggestions=suggestions[:MAX_SUGGESTIONS],

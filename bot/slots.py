@@ -1,0 +1,230 @@
+"""Slots: what a message names, read once per message for the router and the rules.
+
+Times come from the time model (bot.time_model), guideline numbers from the text, a kind of body from the
+knowledge's organisation list, the closest knowledge entries from the index, and the project evidence from the
+guideline advisor. The router sees them as features (bot.router.Evidence); the rules use their values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from bot.advisor import Advice, GuidelineAdvisor
+from bot.analysis import Analyzed, TextAnalyzer
+from bot.answers.guidelines import ProjectEvidence
+from bot.cues import PhraseSet, WordSet
+from bot.knowledge.loader import KnowledgeBase
+from bot.knowledge.schema import FaqEntry
+from bot.matching import Match, QuestionIndex
+from bot.router import Evidence
+from bot.time_model import TimeRef, read_time
+
+# "แนวทางที่ 2", "แนวทาง 2", "guideline 2", "แนวทางที่สาม": a guideline named by number.
+_GUIDELINE_NUMBER = re.compile(r"(?:แนวทาง(?:ที่)?|guidelines?|guidance|แนว(?:ที่)?)\s?#?([1-9])(?!\d)")
+_GUIDELINE_MORE = re.compile(r"(?:\s?(?:,|และ|กับ|หรือ|vs\.?|and|or|&|/|-)\s?(?:แนวทาง(?:ที่)?|guidelines?)?\s?(?:ที่)?\s?#?([1-9])(?!\d))")
+_NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "สี่": "4", "ห้า": "5", "หก": "6", "one": "1", "two": "2",
+                 "three": "3", "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5"}  # fmt: skip
+_RE_NUMBER_WORD = re.compile(
+    r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b"
+)
+# The whole message is an option's number: "2", "ข้อ 3", "อันที่สอง", "ตัวที่ 2", "the second one", "no. 2".
+_PICK = re.compile(
+    r"^(?:เอา|ขอ|เลือก)?\s?(?:ข้อ|อัน|ตัว|แบบ|เรื่อง|หัวข้อ|ด้าน|option|no\.?|number|#)?\s?(?:ที่)?\s?"
+    r"(\d{1,2}|หนึ่ง|สอง|สาม|สี่|ห้า|หก|one|two|three|four|five|six|first|second|third|fourth|fifth|sixth)"
+    r"\s?(?:one|อัน|ข้อ)?\s?(?:ครับ|ค่ะ|คะ|คับ|นะ|จ้า|please|pls)?\s?[.!?]?$"
+)
+_ORDINALS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "one": 1, "two": 2, "three": 3, "four": 4,
+             "five": 5, "six": 6, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6}  # fmt: skip
+
+# Organisation words that name no particular kind of body: the sources speak of government agencies.
+_GENERIC_BODIES = frozenset({"หน่วยงาน", "หน่วยงานรัฐ", "หน่วยงานของรัฐ", "ส่วนราชการ", "กรม", "agency", "agencies"})
+_BODY_STOP = frozenset(
+    {"ขอ", "ของบ", "ขอรับ", "ยื่น", "ยื่นขอ", "ส่ง", "เสนอ", "มีสิทธิ์", "มีสิทธิ", "สามารถ", "ได้", "ไหม", "มั้ย",
+     "หรือ", "เข้าร่วม", "จะ", "ต้อง", "ควร", "ก็", "ยัง"}
+)  # fmt: skip
+_BODY_EN = re.compile(
+    r"\b(?:can|may|could|is|are|does|do|will)\s+(.+?)\s+(?:apply|request|submit|join|get|be eligible|qualify|ask|"
+    r"take part|participate|eligible)\b"
+)
+NAMED_BODY_MAX_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Slots:
+    times: tuple[TimeRef, ...]
+    guidelines: tuple[int, ...]  # guideline numbers named, in order
+    body: str | None  # a particular kind of body the message asks about
+    pick: int | None  # the message is only an option's number
+    matches: tuple[Match, ...]  # the closest knowledge entries, best first
+    advice: Advice
+    project_evidence: float  # guideline keyword weight
+    cues: frozenset[str]  # names of the knowledge's cue lists with a phrase in the message
+    evidence: Evidence
+
+    @property
+    def years(self) -> list[int]:
+        """Distinct fiscal years named, in text order (a span or a calendar year counts its first)."""
+        return list(dict.fromkeys(t.fiscal_year for t in self.times))
+
+    @property
+    def year(self) -> int | None:
+        return self.times[0].fiscal_year if self.times else None
+
+    @property
+    def best(self) -> float:
+        return self.matches[0].score if self.matches else 0.0
+
+
+class SlotReader:
+    """Reads a message's slots with the knowledge's lists, compiled once."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        analyzer: TextAnalyzer,
+        index: QuestionIndex,
+        faq: dict[str, FaqEntry],
+        advisor: GuidelineAdvisor,
+    ) -> None:
+        self.kb, self.analyzer, self.index, self.faq, self.advisor = kb, analyzer, index, faq, advisor
+        self.project = ProjectEvidence(kb.guidelines, analyzer)
+        i = kb.intents
+        lists: dict[str, list[str]] = {
+            "status": i.status_cues,
+            "request": i.request_verbs,
+            "guideline": i.guideline_cues,
+            "eligibility": i.eligibility_cues,
+            "guided": i.guided_check_cues,
+            "greeting": i.greetings,
+            "help": i.help,
+            "domain": i.domain_terms,
+            "unknown": i.unknown_topics,
+            "follow_up": i.follow_up_cues,
+            "cancel": i.cancel,
+            "thanks": i.thanks,
+            "ack": [*i.acknowledgements, *i.laughter],
+            "about_bot": i.about_the_bot,
+            "question": i.question_words,
+            "preamble": i.preambles,
+            "calendar_now": i.calendar_now,
+            "calendar_months": i.calendar_months,
+            "calendar_open": i.calendar_open,
+            "figure": i.figure_words,
+            "open_question": i.open_question_words,
+            "subscribe": i.subscribe_cues,
+            "unsubscribe": i.unsubscribe_cues,
+            "confirm": i.confirm_cues,
+        }
+        self.cue_sets = {name: PhraseSet(analyzer, words) for name, words in lists.items()}
+        self.out_of_scope = WordSet(analyzer, i.out_of_scope_terms)  # whole words: หนัง is inside หนังสือ
+        orgs = {analyzer.canonical_phrase(o) for o in i.organizations}
+        self._generic = {analyzer.canonical_phrase(w) for w in _GENERIC_BODIES}
+        # Kinds of body, with every other name the synonyms give the particular ones (เทศบาลตำบล is a kind of
+        # local government; กรม in กรมบัญชีกลาง is just an agency the question mentions).
+        self.organizations = PhraseSet(
+            analyzer,
+            [
+                *i.organizations,
+                *(
+                    v
+                    for g in kb.synonyms
+                    if (c := analyzer.canonical_phrase(g.canonical)) in orgs and c not in self._generic
+                    for v in g.variants
+                ),
+            ],
+        )
+
+    def read(self, a: Analyzed, today: date) -> Slots:
+        times = tuple(read_time(a.normalized, today, normalized=True))
+        guidelines = guideline_numbers(a.normalized)
+        matches = tuple(self.index.search(a, limit=3))
+        advice = self.advisor.advise(a)
+        project = self.project.score(a)
+        cues = frozenset(name for name, s in self.cue_sets.items() if s.any(a))
+        if self.out_of_scope.any(a):
+            cues |= {"out_of_scope"}
+        body = self.named_body(a)
+        pick = option_number(a.normalized)
+        top = self.faq.get(matches[0].entry_id) if matches else None
+        match_kind = (
+            ""
+            if top is None
+            else "guideline"
+            if top.guideline is not None
+            else "eligibility"
+            if top.kind == "eligibility"
+            else "year"
+            if top.fiscal_year is not None
+            else "faq"
+        )
+        evidence = Evidence(
+            time_kinds=frozenset(t.kind for t in times),
+            guideline_number=bool(guidelines),
+            several_guidelines=len(guidelines) > 1,
+            body=body is not None,
+            only_number=pick is not None,
+            match_score=matches[0].score if matches else 0.0,
+            match_kind=match_kind,
+            aspects=sum(len(f.aspects) for f in advice.scored),
+            outside=bool(advice.outside),
+            cues=cues,
+        )
+        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence)
+
+    def named_body(self, a: Analyzed) -> str | None:
+        """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
+        named = [o for o in self.organizations.found(a) if self.analyzer.canonical_phrase(o) not in self._generic]
+        if not named:
+            return None
+        m = _BODY_EN.search(a.normalized)
+        if m is not None:
+            body = m.group(1)
+        else:
+            text, pos, start, end = a.normalized, 0, None, None
+            preambles = self.cue_sets["preamble"]
+            for t in a.tokens:
+                at = text.find(t, pos)
+                if at < 0:
+                    continue
+                pos = at + len(t)
+                if start is None:
+                    if t in _BODY_STOP or t in ("ครับ", "ค่ะ", "คะ") or preambles.any(self.analyzer.analyze(t)):
+                        continue
+                    start = at
+                elif t in _BODY_STOP:
+                    end = at
+                    break
+            body = text[start:end].strip() if start is not None else ""
+        body = body.strip(" ,.?")
+        # The body must be what the question is about: "ต้องทำร่วมกับหน่วยงานอื่นไหม" names none.
+        canonical = self.analyzer.canonical_phrase(body)
+        if not any(o.replace(" ", "") in body.replace(" ", "") for o in named) and not any(
+            self.analyzer.canonical_phrase(o) in canonical for o in named
+        ):
+            return None
+        return body if 1 < len(body) <= NAMED_BODY_MAX_CHARS else None
+
+
+def guideline_numbers(normalized: str) -> tuple[int, ...]:
+    """Guidelines named by number, in order: "แนวทาง 1 กับ 3" -> (1, 3)."""
+    text = _RE_NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(m.lastindex or 0)], normalized)
+    found: list[int] = []
+    for m in _GUIDELINE_NUMBER.finditer(text):
+        found.append(int(m.group(1)))
+        pos = m.end()
+        while (more := _GUIDELINE_MORE.match(text, pos)) is not None:
+            found.append(int(more.group(1)))
+            pos = more.end()
+    return tuple(dict.fromkeys(found))
+
+
+def option_number(normalized: str) -> int | None:
+    """The option a message picks when it is nothing but a number or an ordinal ("2", "อันที่สอง")."""
+    m = _PICK.match(normalized.strip())
+    if m is None:
+        return None
+    word = m.group(1)
+    n = int(word) if word.isdigit() else _ORDINALS[word]
+    return n if 1 <= n <= 20 else None
