@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
-from bot.advisor import GuidelineAdvisor, LinearModel
+from bot.advisor import Advice, GuidelineAdvisor, LinearModel
 from bot.analysis import Analyzed, TextAnalyzer, message_language
 from bot.answer import Answer, AnswerKind, SubscriptionAction
 from bot.answers import calendar, guided, subscription
@@ -54,6 +54,7 @@ _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทรา
 # "in English", "ภาษาไทย": the language a follow-up asks the answer in.
 _ENGLISH = re.compile(r"อังกฤษ|english|\beng\b|\ben\b")
 _THAI = re.compile(r"ภาษาไทย|\bthai\b|ไทย")
+_INSTEAD = re.compile(r"แทน|instead|rather than|เปลี่ยนเป็น")
 _ENTRY_TOPICS = ("fact", "guideline_info", "eligibility")  # what a knowledge entry can answer
 OVERVIEW_ENTRY = "guidelines-overview"
 _PARTICLE_AFTER_DIGIT = re.compile(r"(\d)(ค่ะ|ครับ|คะ)(?!\w)")
@@ -159,8 +160,8 @@ class Assistant:
     ) -> tuple[Answer, ConversationState]:
         """One question through the three stages: slots, intent, the first rule that holds."""
         turn = Turn(a, language, today, self.voice)
-        slots = self.slots.read(a, today)
         frame = state.frame
+        slots = self.slots.read(a, today, frame.question if frame is not None else None)
         context = Context(
             topic=frame.topic if frame is not None else None,
             options=bool(frame and frame.options),
@@ -169,6 +170,10 @@ class Assistant:
         intent = self.router.classify(a, slots.evidence, context)
         d = Decision(turn, state, intent, slots, self)
         rule = next(r for r in self.rules if r.when(d))
+        if rule is self.rules[-1] and intent.act is not None:
+            # A follow-up act with nothing to act on ("why" with no reason kept): the likeliest kind of question.
+            d = Decision(turn, state, intent.best_kind(), slots, self)
+            rule = next(r for r in self.rules if r.when(d))
         answer, new_state = rule.compose(d)
         name = answer.intent or rule.name.format(topic=intent.label if intent.label in _ENTRY_TOPICS else "fact")
         if name.startswith("followup.") and frame is not None:
@@ -251,6 +256,8 @@ class Assistant:
         a = d.turn.question
         if d.frame is None or len(a.content) > FOLLOW_UP_MAX_TOKENS:
             return False
+        if d.intent.act is None and d.intent.label != d.frame.topic and d.intent.confidence >= 0.5:
+            return False  # "แล้วปีงบ 70 ล่ะ ปิดไปหรือยัง" after a calendar answer asks its own question
         return d.cue("follow_up") or self._bare_year(d) is not None or all(
             t.isdigit() or t in ("ปี", "ปีงบประมาณ", "fy", "พศ", "แนวทาง", "ที่", "guideline") for t in a.content
         )
@@ -429,8 +436,17 @@ class Assistant:
         return answer.model_copy(update={"intent": "subscribe.yes"}), d.state
 
     def compose_no(self, d: Decision) -> Reply:
-        answer = small_talk(self.kb, d.turn, SmallTalk.ACK)
-        return answer.model_copy(update={"intent": "smalltalk.no"}), d.state.model_copy(update={"frame": None})
+        """No to the offer: nothing is set up, and the offer is not made again."""
+        f = d.frame
+        assert f is not None
+        t = d.turn
+        text = t.pick(
+            f"ได้{t.end} ไม่ได้ตั้งการแจ้งเตือนให้ หากเปลี่ยนใจ พิมพ์ \"แจ้งเตือนปีงบ {f.offer}\" ได้ตลอด{t.end}",
+            f'All right, no notifications. If you change your mind, type "notify me about FY {f.offer}".',
+        )
+        answer = Answer(kind=AnswerKind.SUBSCRIPTION, text=text, confidence=1.0, fiscal_year=f.offer,
+                        language=t.language, intent="subscribe.no")  # fmt: skip
+        return answer, d.state.model_copy(update={"frame": f.model_copy(update={"offer": None})})
 
     def compose_same_question(self, d: Decision, act: str) -> Reply:
         f = d.frame
@@ -454,6 +470,8 @@ class Assistant:
         topic, state = f.topic, d.state
         year = year if year is not None else f.fiscal_year
         question = f.question
+        if topic in ("subscribe", "unsubscribe") and act != "language":
+            topic = "status"  # "แล้วปี 72 ล่ะ" after a subscription asks about that year
         if topic == "status" and year is not None:
             answer = status_answer(self.kb, turn, year, assumed=False)
         elif topic == "subscribe" and year is not None:
@@ -464,9 +482,9 @@ class Assistant:
             n = (guidelines or f.guidelines)[0]
             answer = self._entry_answer(turn, self.faq[f"guideline-{n}"], 100.0) if f"guideline-{n}" in self.faq else fallback(self.kb, turn)
         elif topic == "guideline_fit":
-            if act != "language" and (d.slots.advice.any_aspect or d.slots.project_evidence > 0):
-                question = f"{f.question} {d.turn.question.raw}"  # the project, amended
             advice = self.advisor.advise(self.analyzer.analyze(question))
+            if act != "language" and (d.slots.advice.any_aspect or d.slots.project_evidence > 0):
+                question, advice = self._amended(f.question, d)
             answer = guideline_match_answer(self.kb, turn, advice, asked_year=year)
         elif topic == "eligibility" and (body or f.body) and WHO_ENTRY in self.faq:
             answer = named_body_answer(self.kb, self.faq, turn, self.faq[WHO_ENTRY], body or f.body or "")
@@ -488,6 +506,20 @@ class Assistant:
         if new.frame is not None:
             new = new.model_copy(update={"frame": new.frame.model_copy(update={"body": body or f.body})})
         return answer, new
+
+    def _amended(self, project: str, d: Decision) -> tuple[str, Advice]:
+        """A project described again: "instead" replaces it; otherwise the change adds to it, and a guideline the
+        addition fits on its own is named beside the project's own."""
+        change = d.turn.question
+        if _INSTEAD.search(change.normalized):
+            return change.raw, d.slots.advice
+        question = f"{project} {change.raw}"
+        advice = self.advisor.advise(self.analyzer.analyze(question))
+        fits = list(advice.fits)
+        for extra in d.slots.advice.fits:
+            if extra.number not in {f.number for f in fits} and len(fits) < 2:
+                fits.append(extra)
+        return question, Advice(fits, advice.scored, advice.outside)
 
     def _keep_frame(self, d: Decision, answer: Answer) -> ConversationState:
         """why/where-from leave the frame as it was (a second "why" asks about the same answer), but it is a
@@ -517,8 +549,9 @@ class Assistant:
 
     def compose_subscribe(self, d: Decision) -> Reply:
         year = d.slots.year
-        if year is None and d.frame is not None and d.frame.topic == "status":
-            year = d.frame.fiscal_year  # "แจ้งเตือนด้วย" about the year just answered
+        if year is None and d.frame is not None:
+            # "แจ้งเตือนด้วย" about the year just offered or answered
+            year = d.frame.offer if d.frame.offer is not None else d.frame.fiscal_year
         if year is None:
             return subscription.which_year(self.kb, Speech(d.turn.language, d.turn.voice), d.turn.today), d.state
         return self._subscription_answer(d.turn, d.state, year, stop=False), d.state
@@ -542,11 +575,12 @@ class Assistant:
         return calendar.date_answer(self.kb, d.turn, d.slots.times[0]), d.state
 
     def compose_calendar_months(self, d: Decision) -> Reply:
-        return calendar.months_answer(self.kb, d.turn, d.slots.year), d.state
+        return calendar.months_answer(self.kb, d.turn, d.slots.year or self.frame_year(d)), d.state
 
     def compose_calendar_now(self, d: Decision) -> Reply:
-        if d.slots.times:  # "ปีงบหน้าคือปีอะไร"
-            return calendar.months_answer(self.kb, d.turn, d.slots.year), d.state
+        year = d.slots.year or self.frame_year(d)
+        if year is not None:  # "ปีงบหน้าคือปีอะไร", "เริ่มวันไหน" after an answer about FY 2570
+            return calendar.months_answer(self.kb, d.turn, year), d.state
         return calendar.current_year_answer(self.kb, d.turn), d.state
 
     def _calendar_entry(self, turn: Turn, entry_id: str, year: int | None) -> Answer:
@@ -556,9 +590,19 @@ class Assistant:
             return calendar.current_year_answer(self.kb, turn)
         return calendar.months_answer(self.kb, turn, year)
 
+    def frame_year(self, d: Decision) -> int | None:
+        """The year a short follow-up without one leaves to the conversation ("เริ่มวันไหน" after FY 2570)."""
+        f = d.frame
+        if f is None or d.slots.times or len(d.turn.question.content) > FOLLOW_UP_MAX_TOKENS:
+            return None
+        return f.fiscal_year
+
     def compose_status(self, d: Decision) -> Reply:
         turn = d.turn
         if not d.slots.times:
+            inherited = self.frame_year(d)
+            if inherited is not None:
+                return status_answer(self.kb, turn, inherited, assumed=False), d.state
             return status_answer(self.kb, turn, fiscal_year_of(turn.today) + 1, assumed=True), d.state
         ref = d.slots.times[0]
         answer = status_answer(self.kb, turn, ref.fiscal_year, assumed=False)

@@ -13,7 +13,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from bot.answer import Answer, SourceRef
+from bot.answer import Answer, AnswerKind, SourceRef
 
 _NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+(.+)$", re.MULTILINE)
 MAX_OPTIONS = 9
@@ -62,6 +62,8 @@ def reason_of(answer: Answer) -> str:
     without the source line, which "where from" gives; the first line when there is nothing else."""
     body = answer.text.split("\n\n")[0]
     lines = [ln for ln in body.split("\n") if ln.strip()]
+    if answer.kind is AnswerKind.FALLBACK and lines:
+        return lines[0]  # "the sources give this only for FY 2565": the answer is its own reason
     rest = [ln for ln in lines[1:] if not ln.lstrip().startswith(("ที่มา:", "Source:", "ข้อมูล ณ", "As of"))]
     return "\n".join(rest) if rest else (lines[0] if lines else "")
 

@@ -66,6 +66,7 @@ class Evidence:
     aspects: int = 0  # guideline aspects the advisor found
     outside: bool = False  # a kind of project no guideline covers
     cues: frozenset[str] = frozenset()  # names of the cue lists with a phrase in the message
+    in_context: bool = False  # the knowledge matched only with the last question's words added
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ class Intent:
     def p(self, label: str) -> float:
         return self.scores.get(label, 0.0)
 
+    def best_kind(self) -> Intent:
+        """The most likely kind of question, for a follow-up act that has nothing to act on."""
+        kinds = [(lb, p) for lb, p in self.scores.items() if not lb.startswith("act.")]
+        (label, p), second = kinds[0], kinds[1][0] if len(kinds) > 1 else kinds[0][0]
+        return Intent(label, p, second, self.scores)
+
 
 def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
     words = [t for t in a.canonical if t.strip() and not t.isspace()]
@@ -114,6 +121,7 @@ def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
         (ev.body, "body"),
         (ev.only_number, "only:number"),
         (ev.outside, "advisor:outside"),
+        (ev.in_context, "m:context"),
     ):
         if flag:
             out.append(name)
@@ -176,14 +184,15 @@ class IntentModel:
 class IntentRouter:
     def __init__(self, model: IntentModel) -> None:
         self.model = model
+        self._not_acts = np.array([0.0 if lb.startswith("act.") else 1.0 for lb in model.labels])
 
     def classify(self, a: Analyzed, ev: Evidence, ctx: Context) -> Intent:
         probs = self.model.probabilities(features(a, ev, ctx))
         if ctx.topic is None:
             # A follow-up act means nothing without an answer to follow: the best kind of question wins.
-            probs = np.array([0.0 if lb.startswith("act.") else p for lb, p in zip(self.model.labels, probs, strict=True)])
+            probs = probs * self._not_acts
             probs = probs / (probs.sum() or 1.0)
         order = np.argsort(-probs)
-        scores = {self.model.labels[i]: round(float(probs[i]), 4) for i in order[:5]}
+        scores = {self.model.labels[i]: round(float(probs[i]), 4) for i in order}
         best, second = int(order[0]), int(order[1])
         return Intent(self.model.labels[best], float(probs[best]), self.model.labels[second], scores)

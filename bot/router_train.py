@@ -44,6 +44,7 @@ class Example:
     label: str
     writer: str
     context: Context = Context()
+    previous: str | None = None  # the question before, in a conversation
 
 
 def act_of(turn: dict[str, Any]) -> str | None:
@@ -89,7 +90,8 @@ def writer_examples(path: Path) -> list[Example]:
         for turn in conv["turns"]:
             lb = label_of(turn)
             if lb is not None:
-                out.append(Example(turn["text"], lb, writer, turn_context(previous)))
+                before = previous["text"] if previous is not None else None
+                out.append(Example(turn["text"], lb, writer, turn_context(previous), before))
             previous = turn
     return out
 
@@ -169,17 +171,17 @@ class Featurizer:
 
         self.assistant = Assistant.build(kb, router=_placeholder_model())
         self.today = date(2026, 11, 21)
-        self._cache: dict[tuple[str, Context], list[str]] = {}
+        self._cache: dict[tuple[str, Context, str | None], list[str]] = {}
 
     @property
     def analyzer(self) -> TextAnalyzer:
         return self.assistant.analyzer
 
     def __call__(self, ex: Example) -> list[str]:
-        key = (ex.text, ex.context)
+        key = (ex.text, ex.context, ex.previous)
         if key not in self._cache:
             a = self.analyzer.analyze(ex.text)
-            slots = self.assistant.slots.read(a, self.today)
+            slots = self.assistant.slots.read(a, self.today, ex.previous)
             self._cache[key] = features(a, slots.evidence, ex.context)
         return self._cache[key]
 

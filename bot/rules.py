@@ -121,7 +121,10 @@ def rules() -> list[Rule]:
         Rule("followup.language", lambda d: d.act("language"), lambda d: a(d).compose_language(d)),
         Rule(
             "followup.yes",
-            lambda d: d.frame is not None and d.frame.offer is not None and (d.act("yes") or d.is_("subscribe")),
+            lambda d: d.frame is not None
+            and d.frame.offer is not None
+            and (d.act("yes") or d.is_("subscribe"))
+            and d.slots.pick is None,
             lambda d: a(d).compose_yes(d),
         ),
         Rule(

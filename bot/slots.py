@@ -29,12 +29,14 @@ _NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "�
 _RE_NUMBER_WORD = re.compile(
     r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b"
 )
-# The whole message is an option's number: "2", "ข้อ 3", "อันที่สอง", "ตัวที่ 2", "the second one", "no. 2".
-_PICK = re.compile(
-    r"^(?:เอา|ขอ|เลือก)?\s?(?:ข้อ|อัน|ตัว|แบบ|เรื่อง|หัวข้อ|ด้าน|option|no\.?|number|#)?\s?(?:ที่)?\s?"
-    r"(\d{1,2}|หนึ่ง|สอง|สาม|สี่|ห้า|หก|one|two|three|four|five|six|first|second|third|fourth|fifth|sixth)"
-    r"\s?(?:one|อัน|ข้อ)?\s?(?:ครับ|ค่ะ|คะ|คับ|นะ|จ้า|please|pls)?\s?[.!?]?$"
+# An option picked by its number: "2", "ข้อ 3", "อันที่สอง", "ขอรายละเอียดข้อ 4", "the second one", "no. 4?".
+_ORDINAL_WORD = r"หนึ่ง|สอง|สาม|สี่|ห้า|หก|one|two|three|four|five|six|first|second|third|fourth|fifth|sixth"
+_PICK_ALONE = re.compile(rf"^(?:เอา|ขอ|เลือก)?\s?(\d{{1,2}}|{_ORDINAL_WORD})\s?(?:ครับ|ค่ะ|คะ|คับ|นะ|จ้า)?\s?[.!?]?$")
+_PICK_NAMED = re.compile(
+    rf"(?:ข้อ|อัน|ตัว|หัวข้อ|ด้าน|รายการ|option|item|number|no\.?|#)\s?(?:ที่)?\s?(\d{{1,2}}|{_ORDINAL_WORD})(?![\d.])"
+    rf"|\bthe\s({_ORDINAL_WORD})\b|^({_ORDINAL_WORD})\s(?:one|อัน)\b"
 )
+PICK_MAX_TOKENS = 8
 _ORDINALS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "one": 1, "two": 2, "three": 3, "four": 4,
              "five": 5, "six": 6, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6}  # fmt: skip
 
@@ -49,6 +51,9 @@ _BODY_EN = re.compile(
     r"take part|participate|eligible)\b"
 )
 NAMED_BODY_MAX_CHARS = 60
+CONTEXT_BELOW = 45.0  # a message matching an entry this well on its own needs no context
+CONTEXT_AT_LEAST = 45.0  # ... and with the last question's words the match must reach this
+CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Slots:
     project_evidence: float  # guideline keyword weight
     cues: frozenset[str]  # names of the knowledge's cue lists with a phrase in the message
     evidence: Evidence
+    in_context: bool = False  # the matches were found with the last question's words added
 
     @property
     def years(self) -> list[int]:
@@ -136,10 +142,18 @@ class SlotReader:
             ],
         )
 
-    def read(self, a: Analyzed, today: date) -> Slots:
+    def read(self, a: Analyzed, today: date, context: str | None = None) -> Slots:
+        """`context`: the question the last answer answered. A short message that matches no entry on its own
+        ("who opened it?", "วันไหน") is matched again with it: the words it leaves out are the last question's."""
         times = tuple(read_time(a.normalized, today, normalized=True))
         guidelines = guideline_numbers(a.normalized)
         matches = tuple(self.index.search(a, limit=3))
+        in_context = False
+        best = matches[0].score if matches else 0.0
+        if context and best < CONTEXT_BELOW and 0 < len(a.content) <= CONTEXT_MAX_TOKENS:
+            joined = tuple(self.index.search(self.analyzer.analyze(f"{context} {a.raw}"), limit=3))
+            if joined and joined[0].score >= max(best, CONTEXT_AT_LEAST):
+                matches, in_context = joined, True
         advice = self.advisor.advise(a)
         project = self.project.score(a)
         cues = frozenset(name for name, s in self.cue_sets.items() if s.any(a))
@@ -170,8 +184,9 @@ class SlotReader:
             aspects=sum(len(f.aspects) for f in advice.scored),
             outside=bool(advice.outside),
             cues=cues,
+            in_context=in_context,
         )
-        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence)
+        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context)
 
     def named_body(self, a: Analyzed) -> str | None:
         """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
@@ -221,10 +236,14 @@ def guideline_numbers(normalized: str) -> tuple[int, ...]:
 
 
 def option_number(normalized: str) -> int | None:
-    """The option a message picks when it is nothing but a number or an ordinal ("2", "อันที่สอง")."""
-    m = _PICK.match(normalized.strip())
+    """The option a message picks: a number or an ordinal alone, or one named as an item ("ข้อ 3", "the second")
+    in a short message."""
+    text = normalized.strip()
+    m = _PICK_ALONE.match(text)
+    if m is None and len(text.split()) <= PICK_MAX_TOKENS and len(text) <= 60:
+        m = _PICK_NAMED.search(text)
     if m is None:
         return None
-    word = m.group(1)
+    word = next(g for g in m.groups() if g)
     n = int(word) if word.isdigit() else _ORDINALS[word]
     return n if 1 <= n <= 20 else None

@@ -457,6 +457,9 @@ def _valid_day(year: int | None, month: int, day: int) -> bool:
     return day <= (calendar.monthrange(year, month)[1] if year is not None else (29 if month == 2 else 31))
 
 
+_RE_YEAR_AFTER_ABBR = re.compile(r"\s?(?:\d{2}|\d{4})(?!\d)")
+
+
 def _month_name_ok(text: str, m: re.Match[str], cls: int) -> bool:
     """Is this month name a word of its own (not the ตค of ตคร, the มค of สมควร, the ตุลา of ตุลาการ)?"""
     start, end = m.start(), m.end()
@@ -464,7 +467,12 @@ def _month_name_ok(text: str, m: re.Match[str], cls: int) -> bool:
         if not _RE_MONTH_FOLLOW.match(text, end):
             return False
     if cls == _ABBR and start > 0 and _THAI_CHAR.match(text, start - 1):
-        return _RE_MONTH_CUE_BEFORE.search(text, max(0, start - 8), start) is not None
+        # Glued to the word before it, an abbreviation is a month after a cue word, or when a year follows it
+        # ("แล้วตค70ล่ะ"): a run of letters followed by a number is rarely anything else.
+        return (
+            _RE_MONTH_CUE_BEFORE.search(text, max(0, start - 8), start) is not None
+            or _RE_YEAR_AFTER_ABBR.match(text, end) is not None
+        )
     return True
 
 

@@ -32,14 +32,31 @@ _FACT_KINDS = frozenset(
 # How an answer says the sources lack something, or that a premise is wrong.
 _MISSING = re.compile(
     r"ไม่ได้ระบุ|ไม่ได้ให้|ไม่มีข้อมูล|ไม่ได้กล่าว|ไม่ได้บอก|do not give|does not give|do not say|does not say|no information"
-    r"|not say|not give|not state|ไม่พบข้อมูล|have no|has no"
+    r"|not say|not give|not state|ไม่พบข้อมูล|have no|has no|ไม่มีของ|เฉพาะปีงบประมาณ|only for"
 )
 _DENIES = re.compile(r"^(?:ไม่ใช่|ไม่ถูก|no\b|not\b)|ไม่ได้ระบุ|does not say|do not say", re.IGNORECASE)
 _WORD_YEARS = {"subscribe", "unsubscribe", "status", "calendar"}
 
 
+_MONTHS = [
+    ("มกราคม", "มค", "january", "jan"), ("กุมภาพันธ์", "กพ", "february", "feb"), ("มีนาคม", "มีค", "march", "mar"),
+    ("เมษายน", "เมย", "april", "apr"), ("พฤษภาคม", "พค", "may", "may"), ("มิถุนายน", "มิย", "june", "jun"),
+    ("กรกฎาคม", "กค", "july", "jul"), ("สิงหาคม", "สค", "august", "aug"), ("กันยายน", "กย", "september", "sep"),
+    ("ตุลาคม", "ตค", "october", "oct"), ("พฤศจิกายน", "พย", "november", "nov"), ("ธันวาคม", "ธค", "december", "dec"),
+]  # fmt: skip
+_RE_MONTH = re.compile(
+    "|".join(sorted((re.escape(n) for names in _MONTHS for n in names), key=len, reverse=True))
+)
+_MONTH_NUMBER = {n: i for i, names in enumerate(_MONTHS, 1) for n in names}
+
+
 def _plain(text: str) -> str:
-    return re.sub(r"[\s,]", "", text.translate(str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789"))).lower()
+    """Compared loosely: Thai digits as ASCII, no spaces, commas or abbreviation dots, and a month by its number
+    in whatever language or form ("22 พฤษภาคม" says "22 พ.ค." and "22 May")."""
+    text = text.translate(str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")).lower()
+    text = re.sub(r"(?<=[\u0e01-\u0e4e])\.", "", text)
+    text = _RE_MONTH.sub(lambda m: f"<{_MONTH_NUMBER[m.group()]}>", text)
+    return re.sub(r"[\s,]", "", text)
 
 
 def problems(label: dict[str, Any], answer: Answer) -> list[str]:
