@@ -54,6 +54,11 @@ _UNSURE = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทรา
 # "in English", "ภาษาไทย": the language a follow-up asks the answer in.
 _ENGLISH = re.compile(r"อังกฤษ|english|\beng\b|\ben\b")
 _THAI = re.compile(r"ภาษาไทย|\bthai\b|ไทย")
+# Words of a claim that assert nothing checkable ("ตอนนั้น", "so", "correct", "yes").
+_GENERIC_CLAIM = re.compile(
+    r"ตอนนั้น|นั้น|ตอน|จริง|ถูก|ต้อง|ใช่|ครับ|ค่ะ|คะ|นะ|เลย|เขา|ท่าน|ผม|ดิฉัน|หนู|เรา|so|yes|right|correct|true|was|were"
+    r"|is|are|the|a|an|it|he|she|they|that|this|in|of|by|did|do|does|i|then"
+)
 _INSTEAD = re.compile(r"แทน|instead|rather than|เปลี่ยนเป็น")
 _ENTRY_TOPICS = ("fact", "guideline_info", "eligibility")  # what a knowledge entry can answer
 OVERVIEW_ENTRY = "guidelines-overview"
@@ -291,10 +296,9 @@ class Assistant:
         claimed = _figures(a.normalized)
         confirm = d.cue("confirm")
         years = [t for t in _with_year(d.slots.times) if t.kind in ("fiscal_year", "calendar_year", "date")] if confirm else []
-        if not claimed and not years:
+        if not claimed and not confirm:
             return None
-        spans = tuple((t.start, t.end) for t in years)
-        entry = self._entry_without_figures(a.normalized, spans)
+        entry = self._claimed_entry(a.normalized, tuple((t.start, t.end) for t in years))
         if entry is None:
             return None
         stated = _figures(entry.answer.lower()) + _figures(entry.answer_en.lower())
@@ -304,10 +308,50 @@ class Assistant:
                 return f"{number} {unit_word(unit, d.turn.en)}", f"{same_unit[0]} {unit_word(unit, d.turn.en)}"
         covered = self.entry_years.get(entry.id, set())
         for ref in years:
-            if covered and not set(ref.fiscal_years) & covered and ref.fiscal_year not in covered:
+            if covered and not _ref_years(ref) & covered:
                 stated_year = min(covered)
                 return ref.text, d.turn.pick(f"พ.ศ. {stated_year}", f"B.E. {stated_year}")
+        if confirm:
+            unsupported = self.unsupported(d, entry)
+            if unsupported:
+                return " ".join(unsupported), ""
         return None
+
+    def unsupported(self, d: Decision, entry: FaqEntry) -> list[str]:
+        """The words of a claim the message asks to confirm that the entry's answer does not contain: a name, a
+        place, a title it does not give ("จัดที่ทำเนียบใช่ไหม", "Prawit opened it, right?"). Cue words, numbers
+        (checked as figures) and filler are left out; what remains must all be in the answer for it to confirm."""
+        a = d.turn.question
+        ignore = {
+            w
+            for name in ("confirm", "question", "preamble", "open_question", "follow_up")
+            for phrase in self.slots.cue_sets[name].found(a)
+            for w in self.analyzer.analyze(phrase).canonical
+        }
+        words, compact = self._entry_words(entry.id)
+        return [
+            t
+            for t in dict.fromkeys(a.content)
+            if len(t) > 1 and not any(ch.isdigit() for ch in t) and t not in ignore and t not in words
+            and not (not t.isascii() and t in compact)  # Thai words are found inside longer ones: จัด in จัดการ
+            and not _GENERIC_CLAIM.fullmatch(t)
+        ]  # fmt: skip
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 - the assistant lives as long as the process
+    def _entry_words(self, entry_id: str) -> tuple[frozenset[str], str]:
+        """The words of an entry's answer and title (canonical), and the same text with no spaces."""
+        e = self.faq[entry_id]
+        words: set[str] = set()
+        compact = []
+        for text in (e.answer, e.answer_en, e.title, e.title_en):
+            a = self.analyzer.analyze(text)
+            words |= set(a.canonical)
+            compact += [a.compact, a.canonical_compact]
+        return frozenset(words), "".join(compact)
+
+    def _claimed_entry(self, normalized: str, years: tuple[tuple[int, int], ...]) -> FaqEntry | None:
+        """The entry a claim is about: found with its years, or, when a wrong year hides it, without them."""
+        return self._entry_without_figures(normalized) or (self._entry_without_figures(normalized, years) if years else None)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - the assistant lives as long as the process
     def _entry_without_figures(self, normalized: str, spans: tuple[tuple[int, int], ...] = ()) -> FaqEntry | None:
@@ -684,17 +728,23 @@ class Assistant:
         return self._entry_answer(d.turn, entry, score), d.state
 
     def compose_premise(self, d: Decision) -> Reply:
-        spans = tuple((t.start, t.end) for t in d.slots.times if d.cue("confirm"))
-        entry = self._entry_without_figures(d.turn.question.normalized, spans)
+        spans = tuple((t.start, t.end) for t in _with_year(d.slots.times) if d.cue("confirm"))
+        entry = self._claimed_entry(d.turn.question.normalized, spans)
         claim = self.contradicts(d)
         assert entry is not None and claim is not None
         claimed, stated = claim
         t = d.turn
         answer = self._entry_answer(t, entry, 90.0)
-        head = t.pick(
-            f"ไม่ใช่{t.end} เอกสารไม่ได้ระบุ {claimed} แต่ระบุ {stated} ดังนี้\n",
-            f"No: the source does not say {claimed}; it says {stated}.\n",
-        )
+        if stated:
+            head = t.pick(
+                f"ไม่ใช่{t.end} เอกสารไม่ได้ระบุ {claimed} แต่ระบุ {stated} ดังนี้\n",
+                f"No: the source does not say {claimed}; it says {stated}.\n",
+            )
+        else:
+            head = t.pick(
+                f"ไม่ใช่{t.end} เอกสารไม่ได้ระบุเช่นนั้น (ไม่มีเรื่อง {claimed}) เอกสารระบุว่า\n",
+                f"No, the source does not say so (nothing about {claimed}). What it says:\n",
+            )
         return answer.model_copy(update={"text": head + answer.text}), d.state
 
     def compose_other_year(self, d: Decision) -> Reply:

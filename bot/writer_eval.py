@@ -34,7 +34,9 @@ _MISSING = re.compile(
     r"ไม่ได้ระบุ|ไม่ได้ให้|ไม่มีข้อมูล|ไม่ได้กล่าว|ไม่ได้บอก|do not give|does not give|do not say|does not say|no information"
     r"|not say|not give|not state|ไม่พบข้อมูล|have no|has no|ไม่มีของ|เฉพาะปีงบประมาณ|only for"
 )
-_DENIES = re.compile(r"^(?:ไม่ใช่|ไม่ถูก|no\b|not\b)|ไม่ได้ระบุ|does not say|do not say", re.IGNORECASE)
+_DENIES = re.compile(
+    r"^(?:ไม่ใช่|ไม่ถูก|no\b|not\b)|ไม่ได้ระบุ|ไม่มีแนวทาง|does not say|do not say|there is no|has no|have no", re.IGNORECASE
+)
 _WORD_YEARS = {"subscribe", "unsubscribe", "status", "calendar"}
 
 
