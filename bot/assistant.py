@@ -86,8 +86,8 @@ class Assistant:
         self.entry_years: dict[str, set[int]] = {}
         self.index = QuestionIndex(self._variants())
         self.advisor = GuidelineAdvisor(kb.guidelines, kb.outside_guidelines, analyzer, LinearModel.load())
-        self.slots = SlotReader(kb, analyzer, self.index, self.faq, self.advisor)
         self.router = IntentRouter(router or IntentModel.load())
+        self.slots = SlotReader(kb, analyzer, self.index, self.faq, self.advisor, self.router.entry)
         self.rules: list[Rule] = rules()
         cues = self.slots.cue_sets
         self._asking_cues = [cues[n] for n in ("question", "status", "guideline", "eligibility", "help", "calendar_now")]
@@ -284,9 +284,17 @@ class Assistant:
         return not any(_ref_years(t) & covered for t in refs)
 
     def missing_detail(self, d: Decision) -> str | None:
-        """A detail the sources do not give ("เบอร์โทร", "รายชื่อหน่วยงาน"), asked about a topic they cover."""
+        """A detail the sources do not give ("เบอร์โทร", "รายชื่อหน่วยงาน"), asked about a topic they cover, unless
+        the entry that answers speaks of that detail itself ("the sources give no form" is the answer)."""
         found = self.slots.cue_sets["unknown"].found(d.turn.question)
-        return found[0] if found else None
+        if not found:
+            return None
+        entry = self._best_entry(d) if d.slots.best >= LIMITS.answer else None
+        if entry is not None:
+            _, compact = self._entry_words(entry.id)
+            if any(f.replace(" ", "") in compact for f in found):
+                return None
+        return found[0]
 
     def contradicts(self, d: Decision) -> tuple[str, str] | None:
         """(claimed, stated): a figure in the question that the entry it asks about gives otherwise, or a year it
@@ -514,8 +522,9 @@ class Assistant:
         topic, state = f.topic, d.state
         year = year if year is not None else f.fiscal_year
         question = f.question
-        if topic in ("subscribe", "unsubscribe") and act != "language":
-            topic = "status"  # "แล้วปี 72 ล่ะ" after a subscription asks about that year
+        new_project = d.slots.advice.any_aspect or d.slots.project_evidence > 0
+        if act != "language" and (topic in ("subscribe", "unsubscribe") or topic == "guideline_fit" and not new_project):
+            topic = "status"  # "แล้วปี 72 ล่ะ" after a subscription or a project check asks about that year
         if topic == "status" and year is not None:
             answer = status_answer(self.kb, turn, year, assumed=False)
         elif topic == "subscribe" and year is not None:
@@ -623,7 +632,8 @@ class Assistant:
 
     def compose_calendar_now(self, d: Decision) -> Reply:
         year = d.slots.year or self.frame_year(d)
-        if year is not None:  # "ปีงบหน้าคือปีอะไร", "เริ่มวันไหน" after an answer about FY 2570
+        relative_now = bool(d.slots.times) and d.slots.times[0].kind.startswith("relative")
+        if year is not None and not (relative_now and year == fiscal_year_of(d.turn.today)):  # "ปีงบหน้าคือปีอะไร", "เริ่มวันไหน" after an answer about FY 2570
             return calendar.months_answer(self.kb, d.turn, year), d.state
         return calendar.current_year_answer(self.kb, d.turn), d.state
 
@@ -762,9 +772,13 @@ class Assistant:
         if entry is None:
             return fallback(self.kb, t, note=note), d.state
         nearest = self._entry_answer(t, entry, d.slots.best)
-        text = note + t.pick("\nข้อมูลที่ใกล้เคียงที่สุดที่เอกสารให้ไว้:\n", "\nThe nearest fact they do give:\n") + nearest.text
-        text += "\n" + where_to_ask(self.kb, t)
-        return nearest.model_copy(update={"text": text, "confidence": min(nearest.confidence, 0.7)}), d.state
+        lead, _, sources = nearest.text.partition("\n\n")
+        text = note + t.pick("\nข้อมูลที่ใกล้เคียงที่สุดที่เอกสารให้ไว้:\n", "\nThe nearest fact they do give:\n") + lead
+        text += "\n" + where_to_ask(self.kb, t) + (f"\n\n{sources}" if sources else "")
+        # The answer is "not given": what follows it is context, so it is no fact-answer and claims no certainty.
+        return nearest.model_copy(
+            update={"kind": AnswerKind.FALLBACK, "text": text, "confidence": min(nearest.confidence, 0.5)}
+        ), d.state
 
     def compose_entry(self, d: Decision) -> Reply:
         entry = self._best_entry(d)

@@ -157,8 +157,11 @@ class IntentModel:
     """TF-IDF weights and one row of coefficients per label, as exported by bot.router_train."""
 
     def __init__(self, labels: list[str], vocabulary: list[str], idf: list[float], coef: list[list[float]],
-                 intercept: list[float]) -> None:  # fmt: skip
+                 intercept: list[float], entries: IntentModel | None = None) -> None:  # fmt: skip
         self.labels = tuple(labels)
+        # Which knowledge entry answers a message, learned from the same writers (and the entries' own
+        # variants): a second opinion beside the matcher's.
+        self.entries = entries
         self.index = {f: i for i, f in enumerate(vocabulary)}
         self.idf = np.asarray(idf, dtype=np.float64)
         self.coef = np.asarray(coef, dtype=np.float64)
@@ -168,7 +171,9 @@ class IntentModel:
     def from_json(cls, data: dict[str, object]) -> IntentModel:
         if data.get("features_version") != FEATURES_VERSION:
             raise ValueError(f"router features version {data.get('features_version')} != {FEATURES_VERSION}")
-        return cls(data["labels"], data["vocabulary"], data["idf"], data["coef"], data["intercept"])  # type: ignore[arg-type]
+        entries = data.get("entries")
+        inner = cls(**{k: entries[k] for k in ("labels", "vocabulary", "idf", "coef", "intercept")}) if isinstance(entries, dict) else None  # type: ignore[arg-type]
+        return cls(data["labels"], data["vocabulary"], data["idf"], data["coef"], data["intercept"], inner)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> IntentModel:
@@ -179,6 +184,11 @@ class IntentModel:
         z = self.intercept + (self.coef[:, idx] @ w if len(idx) else 0.0)
         z = np.exp(z - z.max())
         return np.asarray(z / z.sum())
+
+
+def word_features(a: Analyzed) -> list[str]:
+    """The message's own words, as the entry model reads them (the same word, bigram and character features)."""
+    return [f for f in features(a, Evidence(), Context()) if f[:2] in ("w:", "b:", "c:")]
 
 
 class IntentRouter:
@@ -196,3 +206,11 @@ class IntentRouter:
         scores = {self.model.labels[i]: round(float(probs[i]), 4) for i in order}
         best, second = int(order[0]), int(order[1])
         return Intent(self.model.labels[best], float(probs[best]), self.model.labels[second], scores)
+
+    def entry(self, a: Analyzed) -> tuple[str, float] | None:
+        """The knowledge entry the entry model thinks answers the message, with its probability."""
+        if self.model.entries is None or not a.content:
+            return None
+        probs = self.model.entries.probabilities(word_features(a))
+        i = int(probs.argmax())
+        return self.model.entries.labels[i], float(probs[i])

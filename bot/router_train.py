@@ -154,6 +154,37 @@ def dev_examples(path: Path = DEV_FILE) -> list[Example]:
     return out
 
 
+def _plain(text: str) -> str:
+    from bot.writer_eval import _plain as plain
+
+    return plain(text)
+
+
+def entry_examples(kb: KnowledgeBase) -> list[Example]:
+    """Messages labelled with the knowledge entry that answers them: every question variant, and each writer's
+    fact, guideline and eligibility messages whose must-say facts are in exactly one entry's answer."""
+    from bot.answers.guidelines import guideline_entries
+
+    entries = [*guideline_entries(kb), *kb.faq.values()]
+    out = [Example(q, e.id, "knowledge") for e in entries for q in [*e.questions, *e.questions_en]]
+    answers = {e.id: _plain(f"{e.answer} {e.answer_en}") for e in entries}
+    for path in writer_files():
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        items = list(data.get("messages") or []) + [
+            t for c in data.get("conversations") or [] for i, t in enumerate(c["turns"]) if i == 0
+        ]
+        for m in items:
+            says = [_plain(str(x)) for x in m.get("must_say") or []]
+            if m.get("intent") not in ("fact", "guideline_info", "eligibility") or not says or m.get("missing"):
+                continue
+            if m.get("premise_false"):
+                continue
+            owners = [i for i, text in answers.items() if all(x in text for x in says)]
+            if len(owners) == 1:
+                out.append(Example(m["text"], owners[0], str(data["writer"])))
+    return out
+
+
 def all_examples(kb: KnowledgeBase) -> list[Example]:
     out: list[Example] = []
     for path in writer_files():
@@ -192,6 +223,11 @@ def _placeholder_model() -> IntentModel:
     return IntentModel(labels, [], [], [[] for _ in labels], [0.0] * len(labels))
 
 
+def entry_features(featurize: Featurizer, ex: Example) -> list[str]:
+    """What the entry model reads: the message's words alone (no slots, no conversation)."""
+    return [f for f in featurize(ex) if f[:2] in ("w:", "b:", "c:")]
+
+
 def fit(docs: list[list[str]], labels: list[str], c: float = C) -> dict[str, Any]:
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -220,6 +256,9 @@ def train(kb: KnowledgeBase | None = None, examples: list[Example] | None = None
     examples = examples if examples is not None else all_examples(kb)
     featurize = Featurizer(kb)
     data = fit([featurize(e) for e in examples], [e.label for e in examples])
+    entries = entry_examples(kb)
+    data["entries"] = fit([entry_features(featurize, e) for e in entries], [e.label for e in entries])
+    data["entries"]["trained_on"] = len(entries)
     digest = hashlib.sha256()
     for path in [*writer_files(), DEV_FILE]:
         digest.update(path.read_bytes())
@@ -246,13 +285,17 @@ class HeldOut:
 
 
 def held_out_models(kb: KnowledgeBase, examples: list[Example]) -> Iterable[tuple[str, IntentModel, Featurizer]]:
-    """For each writer of tests/eval/writers: a model trained on everything but that writer's messages."""
+    """For each writer of tests/eval/writers: the router (with its entry model) trained on everything but that
+    writer's messages."""
     featurize = Featurizer(kb)
     writers = sorted({e.writer for e in examples} - {"knowledge", "dev"})
+    entries = entry_examples(kb)
     for w in writers:
         train_set = [e for e in examples if e.writer != w]
-        model = IntentModel.from_json(fit([featurize(e) for e in train_set], [e.label for e in train_set]))
-        yield w, model, featurize
+        entry_set = [e for e in entries if e.writer != w]
+        data = fit([featurize(e) for e in train_set], [e.label for e in train_set])
+        data["entries"] = fit([entry_features(featurize, e) for e in entry_set], [e.label for e in entry_set])
+        yield w, IntentModel.from_json(data), featurize
 
 
 def held_out_report(kb: KnowledgeBase | None = None) -> HeldOut:

@@ -146,6 +146,12 @@ def rules() -> list[Rule]:
         Rule("entry.verbatim", lambda d: a(d).verbatim_entry(d) is not None, lambda d: a(d).compose_verbatim(d)),
         # Kinds of question.
         Rule(
+            "out_of_scope.term",
+            lambda d: d.cue("out_of_scope") and not d.cue("domain") and d.slots.best < LIMITS.override_oos
+            and d.intent.label not in ("smalltalk", "help", "subscribe", "unsubscribe"),
+            lambda d: a(d).compose_out_of_scope(d),
+        ),
+        Rule(
             "out_of_scope.topic",
             lambda d: d.is_("out_of_scope") and d.slots.best < LIMITS.override_oos,
             lambda d: a(d).compose_out_of_scope(d),
@@ -188,6 +194,11 @@ def rules() -> list[Rule]:
             "guideline_info.number",
             lambda d: d.is_("guideline_info") and len(d.slots.guidelines) == 1,
             lambda d: a(d).compose_guideline_number(d),
+        ),
+        Rule(
+            "guideline_fit.check_project",
+            lambda d: d.is_("eligibility", "guideline_fit") and d.cue("guided") and not a(d).describes_project(d),
+            lambda d: a(d).compose_guided_start(d),
         ),
         Rule(
             "guideline_fit.ask_project",

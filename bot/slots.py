@@ -8,6 +8,7 @@ guideline advisor. The router sees them as features (bot.router.Evidence); the r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,6 +55,9 @@ NAMED_BODY_MAX_CHARS = 60
 CONTEXT_BELOW = 45.0  # a message matching an entry this well on its own needs no context
 CONTEXT_AT_LEAST = 45.0  # ... and with the last question's words the match must reach this
 CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
+VOTE_SURE = 0.6  # the entry model's probability that counts as a vote
+VOTE_SCORE = 50.0  # the match score a voted entry gets: enough to answer
+VOTE_OVERRULED = 65.0  # a matcher this sure of its first choice is not overruled
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,10 @@ class SlotReader:
         index: QuestionIndex,
         faq: dict[str, FaqEntry],
         advisor: GuidelineAdvisor,
+        entry_vote: Callable[[Analyzed], tuple[str, float] | None] = lambda a: None,
     ) -> None:
         self.kb, self.analyzer, self.index, self.faq, self.advisor = kb, analyzer, index, faq, advisor
+        self.entry_vote = entry_vote
         self.project = ProjectEvidence(kb.guidelines, analyzer)
         i = kb.intents
         lists: dict[str, list[str]] = {
@@ -154,6 +160,8 @@ class SlotReader:
             joined = tuple(self.index.search(self.analyzer.analyze(f"{context} {a.raw}"), limit=3))
             if joined and joined[0].score >= max(best, CONTEXT_AT_LEAST):
                 matches, in_context = joined, True
+        if not in_context:
+            matches = self._with_vote(a, matches)
         advice = self.advisor.advise(a)
         project = self.project.score(a)
         cues = frozenset(name for name, s in self.cue_sets.items() if s.any(a))
@@ -187,6 +195,21 @@ class SlotReader:
             in_context=in_context,
         )
         return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context)
+
+    def _with_vote(self, a: Analyzed, matches: tuple[Match, ...]) -> tuple[Match, ...]:
+        """The matcher's entries with the entry model's vote: a sure vote for the matcher's own first choice makes
+        a middling match clear; a sure vote for another entry puts it first, unless the matcher is sure itself."""
+        vote = self.entry_vote(a)
+        if vote is None or vote[1] < VOTE_SURE or vote[0] not in self.faq:
+            return matches
+        entry_id = vote[0]
+        top = matches[0].score if matches else 0.0
+        if top >= VOTE_OVERRULED:
+            return matches
+        score = max(top, VOTE_SCORE)
+        mine = next((m for m in matches if m.entry_id == entry_id), None)
+        first = Match(entry_id, mine.variant if mine else "", score)
+        return (first, *(m for m in matches if m.entry_id != entry_id))[:3]
 
     def named_body(self, a: Analyzed) -> str | None:
         """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
