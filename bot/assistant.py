@@ -269,7 +269,8 @@ class Assistant:
 
     def describes_project(self, d: Decision) -> bool:
         s = d.slots
-        return s.advice.any_aspect or s.project_evidence >= LIMITS.project_evidence / 2 or len(d.turn.question.content) > 6
+        long = len(d.turn.question.content) > (12 if d.cue("guided") else 6)
+        return s.advice.any_aspect or s.project_evidence >= LIMITS.project_evidence / 2 or long
 
     def other_year(self, d: Decision) -> bool:
         """The entry that matches is about one fiscal year and the question names another (a date names its

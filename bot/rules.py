@@ -145,6 +145,14 @@ def rules() -> list[Rule]:
         # A knowledge question asked (nearly) word for word: that entry, whatever the router leans to.
         Rule("entry.verbatim", lambda d: a(d).verbatim_entry(d) is not None, lambda d: a(d).compose_verbatim(d)),
         # Kinds of question.
+        # "ตรวจโครงการ", "check my project": the guided check, asked for by name.
+        Rule(
+            "guideline_fit.check_project",
+            lambda d: d.cue("guided")
+            and not a(d).describes_project(d)
+            and not d.is_("status", "subscribe", "unsubscribe", "help"),
+            lambda d: a(d).compose_guided_start(d),
+        ),
         Rule(
             "out_of_scope.term",
             lambda d: d.cue("out_of_scope") and not d.cue("domain") and d.slots.best < LIMITS.override_oos
@@ -194,11 +202,6 @@ def rules() -> list[Rule]:
             "guideline_info.number",
             lambda d: d.is_("guideline_info") and len(d.slots.guidelines) == 1,
             lambda d: a(d).compose_guideline_number(d),
-        ),
-        Rule(
-            "guideline_fit.check_project",
-            lambda d: d.is_("eligibility", "guideline_fit") and d.cue("guided") and not a(d).describes_project(d),
-            lambda d: a(d).compose_guided_start(d),
         ),
         Rule(
             "guideline_fit.ask_project",

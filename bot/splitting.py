@@ -40,6 +40,8 @@ _ITEM = re.compile(
     r"|^\s*[-•*·]\s+",
     re.MULTILINE,
 )
+# A clause that completes the one before it ("... ว่า ...", "... whether ..."), never a question of its own.
+_COMPLEMENT = re.compile(r"^(?:ว่า(?!ด้วย)|whether\b|if\b|that\b)", re.IGNORECASE)
 _LEADING_JOINERS = re.compile(r"^(?:และ|and|,|;|:|-)\s*", re.IGNORECASE)
 _TRAILING_AFTER_CUE = re.compile(r"^(?:\s*(?:นะคะ|นะครับ|นะ|คือ|ครับ|ค่ะ|คะ|ก็คือ|[,:;.\-–]))+\s*")
 
@@ -127,7 +129,9 @@ class QuestionSplitter:
                 clause = _NUMBERING.sub("", clause)
                 for part in _BOUNDARIES.split(clause):
                     part = _LEADING_JOINERS.sub("", _NUMBERING.sub("", part.strip())) if part else ""
-                    if part:
+                    if part and pieces and _COMPLEMENT.match(part):
+                        pieces[-1] += " " + part  # "ช่วยเช็คให้หน่อยค่ะ ว่าขอได้ไหม": one question
+                    elif part:
                         pieces.append(part)
         return pieces
 
