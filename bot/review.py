@@ -51,7 +51,7 @@ class ReviewGroup(BaseModel):
     count: int  # how many times any variant was asked
     variants: list[str]  # distinct wordings, most frequent first (up to 10)
     last_seen: datetime  # UTC
-    kinds: list[str]  # the answer kinds the questions got
+    kinds: list[str]  # how the questions were answered: the rule (Answer.intent), or the answer kind of older rows
 
 
 @dataclass
@@ -155,10 +155,14 @@ def _add_details(connection: Connection, needs_review: tuple[ColumnElement[bool]
         for row in connection.execute(texts):
             if (bucket := by_key.get(row.key)) is not None:
                 bucket.texts[" ".join(row.question.split())] += int(row.n)
-        kinds = select(key.label("key"), log.answer_kind).where(*needs_review, chunk).group_by(key, log.answer_kind)
+        kinds = (
+            select(key.label("key"), log.answer_kind, log.intent)
+            .where(*needs_review, chunk)
+            .group_by(key, log.answer_kind, log.intent)
+        )
         for row in connection.execute(kinds):
             if (bucket := by_key.get(row.key)) is not None:
-                bucket.kinds.add(row.answer_kind)
+                bucket.kinds.add(row.intent or row.answer_kind)  # the rule that answered, where it was logged
     for bucket in buckets:
         if not bucket.texts:  # its rows were purged in between
             bucket.texts[bucket.normalized] = bucket.count
