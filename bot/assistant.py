@@ -454,17 +454,26 @@ class Assistant:
         f = d.frame
         assert f is not None
         t = d.turn
-        if not f.sources:
-            text = t.pick(
-                f"คำตอบก่อนหน้าไม่ได้อ้างเอกสารใด{t.end} เพราะไม่ได้ระบุข้อเท็จจริงจากเอกสาร",
-                "The last answer cited no document: it stated no fact from the sources.",
-            )
+        refs = self.kb.source_refs([s.id for s in f.sources])
+        if not refs:
+            # Nothing cited: the answer said the sources are silent. Name the documents that were looked in.
+            refs = self.kb.source_refs(list(self.kb.sources))
+        if not refs:
+            text = t.pick(f"คำตอบก่อนหน้าไม่ได้อ้างเอกสารใด{t.end}", "The last answer cited no document.")
         else:
             lines = []
-            for s in self.kb.source_refs([s.id for s in f.sources]):
+            for s in refs:
                 posted = t.pick(f" ลงวันที่ {_thai_day(s.posted)}", f", posted {s.posted.isoformat()}") if s.posted else ""
                 lines.append(f"- {s.title}{posted}" + (f"\n  {s.url}" if s.url else ""))
-            text = t.pick(f"คำตอบก่อนหน้ามาจากเอกสารต่อไปนี้{t.end}\n", "The last answer comes from:\n") + "\n".join(lines)
+            head = (
+                t.pick(f"คำตอบก่อนหน้ามาจากเอกสารต่อไปนี้{t.end}\n", "The last answer comes from:\n")
+                if f.sources
+                else t.pick(
+                    f"คำตอบก่อนหน้าบอกว่าเอกสารไม่ได้ระบุเรื่องนี้ เอกสารที่{t.me}ตรวจดูคือ\n",
+                    "The last answer says the sources do not give this; the documents I looked in are:\n",
+                )
+            )
+            text = head + "\n".join(lines)
         answer = Answer(kind=self._kind_of(f), text=text, title=t.pick("ที่มา", "Sources"), confidence=0.95,
                         sources=f.sources, fiscal_year=f.fiscal_year, guidelines=f.guidelines,
                         guideline=f.guidelines[0] if f.guidelines else None, entry_id=f.entry_id,

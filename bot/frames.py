@@ -13,7 +13,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from bot.answer import Answer, AnswerKind, SourceRef
+from bot.answer import Answer, SourceRef
 
 _NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+(.+)$", re.MULTILINE)
 MAX_OPTIONS = 9
@@ -58,14 +58,15 @@ def frame_of(answer: Answer, question: str, *, options: list[str] | None = None,
 
 
 def reason_of(answer: Answer) -> str:
-    """What an answer rests on: its lines after the first (the verdict or the fact comes first, the why after),
-    without the source line, which "where from" gives; the first line when there is nothing else."""
+    """What an answer rests on: its explanation, without the source line and the as-of line (which "where from"
+    and the answer itself give) and without the invitations that follow it."""
     body = answer.text.split("\n\n")[0]
     lines = [ln for ln in body.split("\n") if ln.strip()]
-    if answer.kind is AnswerKind.FALLBACK and lines:
-        return lines[0]  # "the sources give this only for FY 2565": the answer is its own reason
-    rest = [ln for ln in lines[1:] if not ln.lstrip().startswith(("ที่มา:", "Source:", "ข้อมูล ณ", "As of"))]
-    return "\n".join(rest) if rest else (lines[0] if lines else "")
+    kept = [ln for ln in lines if not ln.lstrip().startswith(_NOT_REASONS)]
+    return "\n".join(kept or lines[:1])
+
+
+_NOT_REASONS = ("ที่มา:", "Source:", "ข้อมูล ณ", "As of", "หากต้องการให้", "To be told", "กรุณาสอบถาม", "Please ask")
 
 
 def numbered_items(text: str) -> list[str]:

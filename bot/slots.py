@@ -199,6 +199,8 @@ class SlotReader:
     def _with_vote(self, a: Analyzed, matches: tuple[Match, ...]) -> tuple[Match, ...]:
         """The matcher's entries with the entry model's vote: a sure vote for the matcher's own first choice makes
         a middling match clear; a sure vote for another entry puts it first, unless the matcher is sure itself."""
+        if not any(len(t) > 2 and not t.replace(".", "").isdigit() for t in a.content):
+            return matches  # "2", "ok": too little for a vote
         vote = self.entry_vote(a)
         if vote is None or vote[1] < VOTE_SURE or vote[0] not in self.faq:
             return matches
