@@ -55,7 +55,8 @@ NAMED_BODY_MAX_CHARS = 60
 CONTEXT_BELOW = 45.0  # a message matching an entry this well on its own needs no context
 CONTEXT_AT_LEAST = 45.0  # ... and with the last question's words the match must reach this
 CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
-VOTE_SURE = 0.6  # the entry model's probability that counts as a vote
+VOTE_SURE = 0.6  # the entry model's probability that counts as a vote against the matcher ...
+VOTE_AGREES = 0.3  # ... and for the matcher's own first choice
 VOTE_SCORE = 50.0  # the match score a voted entry gets: enough to answer
 VOTE_OVERRULED = 65.0  # a matcher this sure of its first choice is not overruled
 
@@ -202,11 +203,12 @@ class SlotReader:
         if not any(len(t) > 2 and not t.replace(".", "").isdigit() for t in a.content):
             return matches  # "2", "ok": too little for a vote
         vote = self.entry_vote(a)
-        if vote is None or vote[1] < VOTE_SURE or vote[0] not in self.faq:
+        if vote is None or vote[0] not in self.faq:
             return matches
-        entry_id = vote[0]
+        entry_id, p = vote
         top = matches[0].score if matches else 0.0
-        if top >= VOTE_OVERRULED:
+        agrees = bool(matches) and matches[0].entry_id == entry_id
+        if top >= VOTE_OVERRULED or p < (VOTE_AGREES if agrees else VOTE_SURE):
             return matches
         score = max(top, VOTE_SCORE)
         mine = next((m for m in matches if m.entry_id == entry_id), None)
