@@ -158,7 +158,11 @@ class Assistant:
         if len(a.tokens) <= 2 or state.flow is not None:
             return False
         cues = self.slots.cue_sets
-        return not (self.slots.out_of_scope.any(a) and not cues["domain"].any(a))
+        return not (
+            self.slots.out_of_scope.any(a)
+            and not cues["domain"].any(a)
+            and not read_time(a.normalized, _YEARS_REF, normalized=True)
+        )
 
     def understand(
         self, a: Analyzed, language: str, today: date, state: ConversationState
@@ -732,10 +736,13 @@ class Assistant:
         return guideline_match_answer(self.kb, d.turn, d.slots.advice, asked_year=d.slots.year), d.state
 
     def compose_named_body(self, d: Decision) -> Reply:
+        """ "May a university request?", and for "a university and a state enterprise" each of them."""
         who = self.faq.get(WHO_ENTRY)
         if who is None:
             return self.compose_eligibility(d)
-        return named_body_answer(self.kb, self.faq, d.turn, who, d.slots.body or ""), d.state
+        bodies = self.slots.bodies(d.turn.question)
+        body = d.turn.pick(" และ", " and").join(f" {b}" for b in bodies[:3]).strip() if bodies else d.slots.body
+        return named_body_answer(self.kb, self.faq, d.turn, who, body or ""), d.state
 
     def compose_eligibility(self, d: Decision) -> Reply:
         """Who may request, or what a project needs: the eligibility entry that matches best."""

@@ -215,6 +215,27 @@ class SlotReader:
         first = Match(entry_id, mine.variant if mine else "", score)
         return (first, *(m for m in matches if m.entry_id != entry_id))[:3]
 
+    def bodies(self, a: Analyzed) -> list[str]:
+        """Two or more particular kinds of body named ("มหาวิทยาลัยกับรัฐวิสาหกิจ", "a company and a foundation"),
+        as written and in that order; names written next to each other are one body ("บริษัทเอกชน")."""
+        text = a.normalized
+        spans: list[tuple[int, int]] = []
+        for o in self.organizations.found(a):
+            if self.analyzer.canonical_phrase(o) in self._generic:
+                continue
+            start = text.find(o)
+            while start >= 0:
+                spans.append((start, start + len(o)))
+                start = text.find(o, start + 1)
+        merged: list[list[int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        names = list(dict.fromkeys(text[s:e].strip() for s, e in merged))
+        return names if len(names) > 1 else []
+
     def named_body(self, a: Analyzed) -> str | None:
         """The kind of body a question asks about ("มหาวิทยาลัยราชภัฏ", "a public hospital"), if it names one."""
         named = [o for o in self.organizations.found(a) if self.analyzer.canonical_phrase(o) not in self._generic]

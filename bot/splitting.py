@@ -29,15 +29,15 @@ _BOUNDARIES = re.compile(
     r"|(?:(?<=ครับ)|(?<=ค่ะ)|(?<=คะ)|(?<=คับ)|(?<=ค่า)|(?<=จ้า))\s+"  # a polite particle ends a sentence
     r"|(?<=[a-z0-9)][.;])\s+(?=[a-z])"  # an English sentence ends
     r"|\s+(?=\(?[1-9][.)]\s?\D)"  # "... 2. ..." or "... 2) ...": the next item of a list typed on one line
-    r"|\s+/\s+"  # "หกด้านมีอะไรบ้าง / แนวทางมีกี่ข้อ"
+    r"|\s+[/+]\s+"  # "หกด้านมีอะไรบ้าง / แนวทางมีกี่ข้อ", "ปี 71 เปิดเมื่อไหร่ + ช่วยเตือนด้วย"
     r"|\s+(?=and\s+(?:who|what|when|where|which|how|is|are|can|could|do|does|did|should|will|also)\b)",
     re.IGNORECASE,
 )
 # A list typed as a list: "1. ... 2. ...", "1) ... 2) ...", "ข้อ 1 ... ข้อ 2 ...", "ข้อแรก ... ข้อสอง ...", bullets at the
 # start of lines. Each item is a question of its own, whatever it looks like.
 _ITEM = re.compile(
-    r"(?:^|(?<=\s))(?:\(?[1-9][.)](?!\d)|ข้อ\s?(?:[1-9](?!\d)|แรก|สอง|สาม|ที่\s?[1-9])[.:)]?)\s*"
-    r"|^\s*[-•*·]\s+",
+    r"(?:^|(?<=\s))(?:\(?[1-9][.)](?!\d)|\(?[a-d]\)|ข้อ\s?(?:[1-9](?!\d)|แรก|สอง|สาม|ที่\s?[1-9])[.:)]?)\s*"
+    r"|^\s*[-•*·]\s+|(?<=\s)•\s+",
     re.MULTILINE,
 )
 # A clause that completes the one before it ("... ว่า ...", "... whether ..."), never a question of its own.

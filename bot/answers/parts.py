@@ -8,12 +8,14 @@ MAX_SUGGESTIONS = 4
 
 
 def _same(a: Answer, b: Answer) -> bool:
-    return (a.kind, a.entry_id, a.fiscal_year, a.guideline, tuple(a.guidelines)) == (
+    """Two parts that say the same thing (one entry answering two wordings); a named body or a year makes them two."""
+    return (a.kind, a.entry_id, a.fiscal_year, a.guideline, tuple(a.guidelines), a.text) == (
         b.kind,
         b.entry_id,
         b.fiscal_year,
         b.guideline,
         tuple(b.guidelines),
+        b.text,
     )
 
 
