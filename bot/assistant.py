@@ -441,6 +441,16 @@ class Assistant:
         topic = (answer.intent or "fact").split(".", 1)[0]
         return answer.model_copy(update={"intent": f"{topic}.pick"}), state
 
+    def compose_no_list(self, d: Decision) -> Reply:
+        """ "The second one" when the last answer listed nothing: ask, rather than guess."""
+        t = d.turn
+        text = t.pick(
+            f"คำตอบก่อนหน้าไม่มีรายการให้เลือก{t.end} ช่วยพิมพ์คำถามที่ต้องการทราบอีกครั้งได้ไหม{t.ask}",
+            "My last answer had no list to pick from. Could you type what you would like to know?",
+        )
+        return Answer(kind=AnswerKind.HELP, text=text, confidence=1.0, language=t.language,
+                      suggestions=list(d.frame.options if d.frame else [])[:4]), d.state  # fmt: skip
+
     def compose_why(self, d: Decision) -> Reply:
         f = d.frame
         assert f is not None
@@ -672,7 +682,8 @@ class Assistant:
             if inherited is not None:
                 return status_answer(self.kb, turn, inherited, assumed=False), d.state
             return status_answer(self.kb, turn, fiscal_year_of(turn.today) + 1, assumed=True), d.state
-        ref = d.slots.times[0]
+        ref = d.slots.asked
+        assert ref is not None
         answer = status_answer(self.kb, turn, ref.fiscal_year, assumed=False)
         if ref.kind in ("date", "month", "span"):
             # Say how the date was read, so a wrong reading shows at once.

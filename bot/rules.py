@@ -86,11 +86,11 @@ class Rule:
 
 
 def _relative(d: Decision) -> bool:
-    return bool(d.slots.times) and d.slots.times[0].kind.startswith("relative")
+    return d.slots.asked is not None and d.slots.asked.kind.startswith("relative")
 
 
 def _dated(d: Decision) -> bool:
-    return bool(d.slots.times) and d.slots.times[0].kind in ("date", "month", "span")
+    return d.slots.asked is not None and d.slots.asked.kind in ("date", "month", "span")
 
 
 def _confident_entry(d: Decision) -> bool:
@@ -115,6 +115,11 @@ def rules() -> list[Rule]:
             "followup.pick",
             lambda d: d.frame is not None and bool(d.frame.options) and d.slots.pick is not None,
             lambda d: a(d).compose_pick(d),
+        ),
+        Rule(
+            "followup.no_list",
+            lambda d: d.is_("act.pick") and d.slots.pick is not None and not (d.frame and d.frame.options),
+            lambda d: a(d).compose_no_list(d),
         ),
         Rule("followup.why", lambda d: d.act("why") and not d.slots.times, lambda d: a(d).compose_why(d)),
         Rule("followup.source", lambda d: d.act("source"), lambda d: a(d).compose_source(d)),

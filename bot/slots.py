@@ -58,6 +58,7 @@ CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
 VOTE_SURE = 0.6  # the entry model's probability that counts as a vote against the matcher ...
 VOTE_AGREES = 0.3  # ... and for the matcher's own first choice
 VOTE_SCORE = 50.0  # the match score a voted entry gets: enough to answer
+VOTE_ALONE_BELOW = 35.0  # below this the voted entry must be among the matcher's own
 VOTE_OVERRULED = 65.0  # a matcher this sure of its first choice is not overruled
 
 
@@ -82,6 +83,13 @@ class Slots:
     @property
     def year(self) -> int | None:
         return self.times[0].fiscal_year if self.times else None
+
+    @property
+    def asked(self) -> TimeRef | None:
+        """The time a status question asks about: a fiscal year named as one wins over a date beside it ("วันนี้
+        21 พ.ย. แล้ว ปีงบ 71 เปิดหรือยัง")."""
+        named = [t for t in self.times if t.kind in ("fiscal_year", "relative_fiscal")]
+        return named[0] if named else (self.times[0] if self.times else None)
 
     @property
     def best(self) -> float:
@@ -210,8 +218,10 @@ class SlotReader:
         agrees = bool(matches) and matches[0].entry_id == entry_id
         if top >= VOTE_OVERRULED or p < (VOTE_AGREES if agrees else VOTE_SURE):
             return matches
-        score = max(top, VOTE_SCORE)
         mine = next((m for m in matches if m.entry_id == entry_id), None)
+        if mine is None and top < VOTE_ALONE_BELOW:
+            return matches  # the matcher finds nothing like it: a vote alone is a guess
+        score = max(top, VOTE_SCORE)
         first = Match(entry_id, mine.variant if mine else "", score)
         return (first, *(m for m in matches if m.entry_id != entry_id))[:3]
 
