@@ -60,6 +60,10 @@ _GENERIC_CLAIM = re.compile(
     r"|is|are|the|a|an|it|he|she|they|that|this|in|of|by|did|do|does|i|then"
 )
 _INSTEAD = re.compile(r"แทน|instead|rather than|เปลี่ยนเป็น")
+# Rules whose answers do not rest on the router's reading: follow-ups of a frame, a knowledge question asked
+# word for word, an empty message, the steps of the guided check.
+_UNCALIBRATED = ("why", "source", "language", "pick", "what_about", "correction", "yes", "no", "verbatim", "empty",
+                 "guided_step", "no_list", "cancelled")  # fmt: skip
 _ENTRY_TOPICS = ("fact", "guideline_info", "eligibility")  # what a knowledge entry can answer
 OVERVIEW_ENTRY = "guidelines-overview"
 _PARTICLE_AFTER_DIGIT = re.compile(r"(\d)(ค่ะ|ครับ|คะ)(?!\w)")
@@ -75,7 +79,12 @@ _FIGURE = re.compile(r"(?<![\d.,])(\d[\d,]*(?:\.\d+)?)\s?(" + "|".join(sorted(_U
 
 class Assistant:
     def __init__(
-        self, kb: KnowledgeBase, analyzer: TextAnalyzer, *, voice: Voice | None = None, router: IntentModel | None = None
+        self,
+        kb: KnowledgeBase,
+        analyzer: TextAnalyzer,
+        *,
+        voice: Voice | None = None,
+        router: IntentModel | None = None,
     ) -> None:
         self.kb = kb
         self.analyzer = analyzer
@@ -90,7 +99,9 @@ class Assistant:
         self.slots = SlotReader(kb, analyzer, self.index, self.faq, self.advisor, self.router.entry)
         self.rules: list[Rule] = rules()
         cues = self.slots.cue_sets
-        self._asking_cues = [cues[n] for n in ("question", "status", "guideline", "eligibility", "help", "calendar_now")]
+        self._asking_cues = [
+            cues[n] for n in ("question", "status", "guideline", "eligibility", "help", "calendar_now")
+        ]
         self._talk = [
             (cues["help"], SmallTalk.HELP),
             (cues["about_bot"], SmallTalk.HELP),
@@ -107,7 +118,9 @@ class Assistant:
 
     @classmethod
     def build(cls, kb: KnowledgeBase, *, polite_particle: str = "ค่ะ", router: IntentModel | None = None) -> Assistant:
-        return cls(kb, TextAnalyzer(kb.synonyms, vocabulary(kb)), voice=Voice.from_setting(polite_particle), router=router)
+        return cls(
+            kb, TextAnalyzer(kb.synonyms, vocabulary(kb)), voice=Voice.from_setting(polite_particle), router=router
+        )
 
     def warm(self) -> None:
         self.analyzer.warm()
@@ -190,12 +203,18 @@ class Assistant:
         if not turn.en and self.voice.particle:
             # "พ.ศ. 2566ค่ะ" reads as one word: a particle right after a number gets a space.
             answer = answer.model_copy(update={"text": _PARTICLE_AFTER_DIGIT.sub(r"\1 \2", answer.text)})
-        answer = answer.model_copy(update={"intent": name})
+        update: dict[str, object] = {"intent": name}
+        if name.split(".", 1)[-1] not in _UNCALIBRATED and answer.confidence > intent.confidence:
+            # An answer is no surer than the reading of the question it answers.
+            update["confidence"] = round(min(answer.confidence, d.intent.confidence + LIMITS.calibration), 2)
+        answer = answer.model_copy(update=update)
         if new_state.frame is frame and answer.kind is not AnswerKind.GUIDED_CHECK:
             new_state = self.remember(new_state, answer, a.raw, slots)
         return answer, new_state
 
-    def remember(self, state: ConversationState, answer: Answer, question: str, slots: Slots | None = None) -> ConversationState:
+    def remember(
+        self, state: ConversationState, answer: Answer, question: str, slots: Slots | None = None
+    ) -> ConversationState:
         """The state after an answer: its frame (options: the numbered items it showed, or the guidelines it
         listed), and the fields older code paths read."""
         items = numbered_items(answer.text)
@@ -267,8 +286,10 @@ class Assistant:
             return False
         if d.intent.act is None and d.intent.label != d.frame.topic and d.intent.confidence >= 0.5:
             return False  # "แล้วปีงบ 70 ล่ะ ปิดไปหรือยัง" after a calendar answer asks its own question
-        return d.cue("follow_up") or self._bare_year(d) is not None or all(
-            t.isdigit() or t in ("ปี", "ปีงบประมาณ", "fy", "พศ", "แนวทาง", "ที่", "guideline") for t in a.content
+        return (
+            d.cue("follow_up")
+            or self._bare_year(d) is not None
+            or all(t.isdigit() or t in ("ปี", "ปีงบประมาณ", "fy", "พศ", "แนวทาง", "ที่", "guideline") for t in a.content)
         )
 
     def describes_project(self, d: Decision) -> bool:
@@ -308,7 +329,11 @@ class Assistant:
         a = d.turn.question
         claimed = _figures(a.normalized)
         confirm = d.cue("confirm")
-        years = [t for t in _with_year(d.slots.times) if t.kind in ("fiscal_year", "calendar_year", "date")] if confirm else []
+        years = (
+            [t for t in _with_year(d.slots.times) if t.kind in ("fiscal_year", "calendar_year", "date")]
+            if confirm
+            else []
+        )
         if not claimed and not confirm:
             return None
         entry = self._claimed_entry(a.normalized, tuple((t.start, t.end) for t in years))
@@ -364,7 +389,9 @@ class Assistant:
 
     def _claimed_entry(self, normalized: str, years: tuple[tuple[int, int], ...]) -> FaqEntry | None:
         """The entry a claim is about: found with its years, or, when a wrong year hides it, without them."""
-        return self._entry_without_figures(normalized) or (self._entry_without_figures(normalized, years) if years else None)
+        return self._entry_without_figures(normalized) or (
+            self._entry_without_figures(normalized, years) if years else None
+        )
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - the assistant lives as long as the process
     def _entry_without_figures(self, normalized: str, spans: tuple[tuple[int, int], ...] = ()) -> FaqEntry | None:
@@ -455,9 +482,13 @@ class Assistant:
         f = d.frame
         assert f is not None
         t = d.turn
-        reason = f.reason or t.pick("คำตอบก่อนหน้ามาจากเอกสารที่อ้างถึงโดยตรง", "The last answer comes straight from its sources.")
+        reason = f.reason or t.pick(
+            "คำตอบก่อนหน้ามาจากเอกสารที่อ้างถึงโดยตรง", "The last answer comes straight from its sources."
+        )
         line = source_line(self.kb.source_refs([s.id for s in f.sources]), t.language)
-        text = t.pick(f"เหตุผลของคำตอบก่อนหน้า{t.end}\n", "Why I answered that:\n") + reason + (f"\n\n{line}" if line else "")
+        text = (
+            t.pick(f"เหตุผลของคำตอบก่อนหน้า{t.end}\n", "Why I answered that:\n") + reason + (f"\n\n{line}" if line else "")
+        )
         answer = Answer(kind=self._kind_of(f), text=text, title=t.pick("เหตุผล", "Why"), confidence=0.9,
                         sources=f.sources, fiscal_year=f.fiscal_year, guidelines=f.guidelines,
                         guideline=f.guidelines[0] if f.guidelines else None, entry_id=f.entry_id,
@@ -498,7 +529,9 @@ class Assistant:
         f = d.frame
         assert f is not None
         text = d.turn.question.normalized
-        language = "en" if _ENGLISH.search(text) else "th" if _THAI.search(text) else ("th" if f.language == "en" else "en")
+        language = (
+            "en" if _ENGLISH.search(text) else "th" if _THAI.search(text) else ("th" if f.language == "en" else "en")
+        )
         return self._replay(d, f, language=language)
 
     def compose_yes(self, d: Decision) -> Reply:
@@ -517,7 +550,7 @@ class Assistant:
         assert f is not None
         t = d.turn
         text = t.pick(
-            f"ได้{t.end} ไม่ได้ตั้งการแจ้งเตือนให้ หากเปลี่ยนใจ พิมพ์ \"แจ้งเตือนปีงบ {f.offer}\" ได้ตลอด{t.end}",
+            f'ได้{t.end} ไม่ได้ตั้งการแจ้งเตือนให้ หากเปลี่ยนใจ พิมพ์ "แจ้งเตือนปีงบ {f.offer}" ได้ตลอด{t.end}',
             f'All right, no notifications. If you change your mind, type "notify me about FY {f.offer}".',
         )
         answer = Answer(kind=AnswerKind.SUBSCRIPTION, text=text, confidence=1.0, fiscal_year=f.offer,
@@ -547,7 +580,9 @@ class Assistant:
         year = year if year is not None else f.fiscal_year
         question = f.question
         new_project = d.slots.advice.any_aspect or d.slots.project_evidence > 0
-        if act != "language" and (topic in ("subscribe", "unsubscribe") or topic == "guideline_fit" and not new_project):
+        if act != "language" and (
+            topic in ("subscribe", "unsubscribe") or topic == "guideline_fit" and not new_project
+        ):
             topic = "status"  # "แล้วปี 72 ล่ะ" after a subscription or a project check asks about that year
         if topic == "status" and year is not None:
             answer = status_answer(self.kb, turn, year, assumed=False)
@@ -557,7 +592,11 @@ class Assistant:
             answer = calendar.months_answer(self.kb, turn, year)
         elif topic == "guideline_info" and (guidelines or f.guidelines):
             n = (guidelines or f.guidelines)[0]
-            answer = self._entry_answer(turn, self.faq[f"guideline-{n}"], 100.0) if f"guideline-{n}" in self.faq else fallback(self.kb, turn)
+            answer = (
+                self._entry_answer(turn, self.faq[f"guideline-{n}"], 100.0)
+                if f"guideline-{n}" in self.faq
+                else fallback(self.kb, turn)
+            )
         elif topic == "guideline_fit":
             advice = self.advisor.advise(self.analyzer.analyze(question))
             if act != "language" and (d.slots.advice.any_aspect or d.slots.project_evidence > 0):
@@ -657,7 +696,9 @@ class Assistant:
     def compose_calendar_now(self, d: Decision) -> Reply:
         year = d.slots.year or self.frame_year(d)
         relative_now = bool(d.slots.times) and d.slots.times[0].kind.startswith("relative")
-        if year is not None and not (relative_now and year == fiscal_year_of(d.turn.today)):  # "ปีงบหน้าคือปีอะไร", "เริ่มวันไหน" after an answer about FY 2570
+        if year is not None and not (
+            relative_now and year == fiscal_year_of(d.turn.today)
+        ):  # "ปีงบหน้าคือปีอะไร", "เริ่มวันไหน" after an answer about FY 2570
             return calendar.months_answer(self.kb, d.turn, year), d.state
         return calendar.current_year_answer(self.kb, d.turn), d.state
 
@@ -689,7 +730,8 @@ class Assistant:
             # Say how the date was read, so a wrong reading shows at once.
             years = " และ ".join(str(y) for y in ref.fiscal_years)
             note = turn.pick(
-                f"({ref.text} อยู่ในปีงบประมาณ พ.ศ. {years})\n", f"({ref.text} falls in FY {' and '.join(map(str, ref.fiscal_years))})\n"
+                f"({ref.text} อยู่ในปีงบประมาณ พ.ศ. {years})\n",
+                f"({ref.text} falls in FY {' and '.join(map(str, ref.fiscal_years))})\n",
             )
             answer = answer.model_copy(update={"text": note + answer.text})
         return answer, d.state
@@ -732,7 +774,9 @@ class Assistant:
         parts = [self._entry_answer(d.turn, self.faq[f"guideline-{n}"], 90.0) for n in numbers]
         if not parts:
             return self.compose_guideline_overview(d)
-        return combine([p.model_copy(update={"intent": "guideline_info.described"}) for p in parts], d.turn.language), d.state
+        return combine(
+            [p.model_copy(update={"intent": "guideline_info.described"}) for p in parts], d.turn.language
+        ), d.state
 
     def compose_guideline_overview(self, d: Decision) -> Reply:
         entry = self.faq.get(OVERVIEW_ENTRY)
@@ -821,9 +865,7 @@ class Assistant:
 
     def compose_not_given(self, d: Decision) -> Reply:
         t = d.turn
-        note = t.pick(
-            f"ขออภัย{t.end} เอกสารที่{t.me}มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that."
-        )
+        note = t.pick(f"ขออภัย{t.end} เอกสารที่{t.me}มีไม่ได้ให้ข้อมูลเรื่องนี้", "Sorry, the sources have no information on that.")
         suggestions = [entry_question(self.faq[m.entry_id], t) for m in d.slots.matches] or None
         return fallback(self.kb, t, note=note, suggestions=suggestions), d.state
 

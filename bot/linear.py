@@ -13,10 +13,10 @@ import numpy as np
 
 def tfidf_vector(index: Mapping[str, int], idf: np.ndarray, feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(column indices, weights) of the features known to the vocabulary `index`."""
-    counts = Counter(f for f in feats if f in index)
-    if not counts:
+    known = [(index[f], c) for f, c in Counter(feats).items() if f in index]  # counted in C, looked up once each
+    if not known:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    idx = np.fromiter((index[f] for f in counts), dtype=np.int64, count=len(counts))
-    tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
+    idx = np.fromiter((i for i, _ in known), dtype=np.int64, count=len(known))
+    tf = np.fromiter((1.0 + math.log(c) for _, c in known), dtype=np.float64, count=len(known))
     w = tf * idf[idx]
     return idx, w / (np.linalg.norm(w) or 1.0)

@@ -19,6 +19,7 @@ against a frame.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -99,7 +100,10 @@ class Intent:
         return Intent(label, p, second, self.scores)
 
 
-def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def text_features(a: Analyzed) -> tuple[str, ...]:
+    """The message's own words: canonical words, their bigrams and character 2-4-grams (read once per message,
+    by the router and the entry model)."""
     words = [t for t in a.canonical if t.strip() and not t.isspace()]
     out = [f"w:{t}" for t in words]
     out += [f"b:{x}|{y}" for x, y in zip(words, words[1:], strict=False)]
@@ -107,6 +111,11 @@ def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
         padded = f" {t} "
         for n in (2, 3, 4):
             out += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
+    return tuple(out)
+
+
+def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
+    out = list(text_features(a))
     n = len(a.content)
     size = "0" if n == 0 else "1" if n == 1 else "2-3" if n <= 3 else "4-8" if n <= 8 else "9+"
     out.append(f"len:{size}")
@@ -125,7 +134,9 @@ def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
     ):
         if flag:
             out.append(name)
-    band = "high" if ev.match_score >= 65 else "mid" if ev.match_score >= 45 else "low" if ev.match_score >= 35 else "none"
+    band = (
+        "high" if ev.match_score >= 65 else "mid" if ev.match_score >= 45 else "low" if ev.match_score >= 35 else "none"
+    )
     out.append(f"m:{band}")
     if band != "none" and ev.match_kind:
         out.append(f"m:{band}:{ev.match_kind}")
@@ -172,7 +183,11 @@ class IntentModel:
         if data.get("features_version") != FEATURES_VERSION:
             raise ValueError(f"router features version {data.get('features_version')} != {FEATURES_VERSION}")
         entries = data.get("entries")
-        inner = cls(**{k: entries[k] for k in ("labels", "vocabulary", "idf", "coef", "intercept")}) if isinstance(entries, dict) else None  # type: ignore[arg-type]
+        inner = (
+            cls(**{k: entries[k] for k in ("labels", "vocabulary", "idf", "coef", "intercept")})
+            if isinstance(entries, dict)
+            else None
+        )  # type: ignore[arg-type]
         return cls(data["labels"], data["vocabulary"], data["idf"], data["coef"], data["intercept"], inner)  # type: ignore[arg-type]
 
     @classmethod
@@ -184,11 +199,6 @@ class IntentModel:
         z = self.intercept + (self.coef[:, idx] @ w if len(idx) else 0.0)
         z = np.exp(z - z.max())
         return np.asarray(z / z.sum())
-
-
-def word_features(a: Analyzed) -> list[str]:
-    """The message's own words, as the entry model reads them (the same word, bigram and character features)."""
-    return [f for f in features(a, Evidence(), Context()) if f[:2] in ("w:", "b:", "c:")]
 
 
 class IntentRouter:
@@ -211,6 +221,6 @@ class IntentRouter:
         """The knowledge entry the entry model thinks answers the message, with its probability."""
         if self.model.entries is None or not a.content:
             return None
-        probs = self.model.entries.probabilities(word_features(a))
+        probs = self.model.entries.probabilities(list(text_features(a)))
         i = int(probs.argmax())
         return self.model.entries.labels[i], float(probs[i])

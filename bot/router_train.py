@@ -225,7 +225,7 @@ def _placeholder_model() -> IntentModel:
 
 def entry_features(featurize: Featurizer, ex: Example) -> list[str]:
     """What the entry model reads: the message's words alone (no slots, no conversation)."""
-    return [f for f in featurize(ex) if f[:2] in ("w:", "b:", "c:")]
+    return [f for f in featurize(ex) if f[:2] in ("w:", "b:", "c:")]  # = router.text_features
 
 
 def fit(docs: list[list[str]], labels: list[str], c: float = C) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class Thresholds:
     act: float = 0.3  # a follow-up act is taken at this probability when a frame can carry it
     project_evidence: float = 2.0  # guideline keyword weight that makes a message a project description
     intent_doubt: float = 0.45  # below this the router is unsure: a strong knowledge match decides instead
+    small_talk: float = 0.4  # small talk and help only this sure: "book me a flight" is neither
+    calibration: float = 0.15  # an answer is at most this much surer than the router is of the question's kind
 
 
 LIMITS = Thresholds()
@@ -126,10 +128,12 @@ def rules() -> list[Rule]:
         Rule("followup.language", lambda d: d.act("language"), lambda d: a(d).compose_language(d)),
         Rule(
             "followup.yes",
-            lambda d: d.frame is not None
-            and d.frame.offer is not None
-            and (d.act("yes") or d.is_("subscribe"))
-            and d.slots.pick is None,
+            lambda d: (
+                d.frame is not None
+                and d.frame.offer is not None
+                and (d.act("yes") or d.is_("subscribe"))
+                and d.slots.pick is None
+            ),
             lambda d: a(d).compose_yes(d),
         ),
         Rule(
@@ -153,15 +157,21 @@ def rules() -> list[Rule]:
         # "ตรวจโครงการ", "check my project": the guided check, asked for by name.
         Rule(
             "guideline_fit.check_project",
-            lambda d: d.cue("guided")
-            and not a(d).describes_project(d)
-            and not d.is_("status", "subscribe", "unsubscribe", "help"),
+            lambda d: (
+                d.cue("guided")
+                and not a(d).describes_project(d)
+                and not d.is_("status", "subscribe", "unsubscribe", "help")
+            ),
             lambda d: a(d).compose_guided_start(d),
         ),
         Rule(
             "out_of_scope.term",
-            lambda d: d.cue("out_of_scope") and not d.cue("domain") and d.slots.best < LIMITS.override_oos
-            and d.intent.label not in ("smalltalk", "help", "subscribe", "unsubscribe"),
+            lambda d: (
+                d.cue("out_of_scope")
+                and not d.cue("domain")
+                and d.slots.best < LIMITS.override_oos
+                and d.intent.label not in ("subscribe", "unsubscribe")
+            ),
             lambda d: a(d).compose_out_of_scope(d),
         ),
         Rule(
@@ -171,10 +181,14 @@ def rules() -> list[Rule]:
         ),
         Rule("unsubscribe.request", lambda d: d.is_("unsubscribe"), lambda d: a(d).compose_unsubscribe(d)),
         Rule("subscribe.request", lambda d: d.is_("subscribe"), lambda d: a(d).compose_subscribe(d)),
-        Rule("help.request", lambda d: d.is_("help") and not _strong_other(d), lambda d: a(d).compose_help(d)),
+        Rule(
+            "help.request",
+            lambda d: d.is_("help") and not _strong_other(d) and d.intent.confidence >= LIMITS.small_talk,
+            lambda d: a(d).compose_help(d),
+        ),
         Rule(
             "smalltalk.reply",
-            lambda d: d.is_("smalltalk") and not _strong_other(d),
+            lambda d: d.is_("smalltalk") and not _strong_other(d) and d.intent.confidence >= LIMITS.small_talk,
             lambda d: a(d).compose_small_talk(d),
         ),
         Rule(

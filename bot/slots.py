@@ -15,7 +15,7 @@ from datetime import date
 from bot.advisor import Advice, GuidelineAdvisor
 from bot.analysis import Analyzed, TextAnalyzer
 from bot.answers.guidelines import ProjectEvidence
-from bot.cues import PhraseSet, WordSet
+from bot.cues import CueIndex, PhraseSet, WordSet
 from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.schema import FaqEntry
 from bot.matching import Match, QuestionIndex
@@ -24,12 +24,12 @@ from bot.time_model import TimeRef, read_time
 
 # "แนวทางที่ 2", "แนวทาง 2", "guideline 2", "แนวทางที่สาม": a guideline named by number.
 _GUIDELINE_NUMBER = re.compile(r"(?:แนวทาง(?:ที่)?|guidelines?|guidance|แนว(?:ที่)?)\s?#?([1-9])(?!\d)")
-_GUIDELINE_MORE = re.compile(r"(?:\s?(?:,|และ|กับ|หรือ|vs\.?|and|or|&|/|-)\s?(?:แนวทาง(?:ที่)?|guidelines?)?\s?(?:ที่)?\s?#?([1-9])(?!\d))")
+_GUIDELINE_MORE = re.compile(
+    r"(?:\s?(?:,|และ|กับ|หรือ|vs\.?|and|or|&|/|-)\s?(?:แนวทาง(?:ที่)?|guidelines?)?\s?(?:ที่)?\s?#?([1-9])(?!\d))"
+)
 _NUMBER_WORDS = {"หนึ่ง": "1", "สอง": "2", "สาม": "3", "สี่": "4", "ห้า": "5", "หก": "6", "one": "1", "two": "2",
                  "three": "3", "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5"}  # fmt: skip
-_RE_NUMBER_WORD = re.compile(
-    r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b"
-)
+_RE_NUMBER_WORD = re.compile(r"(?<=แนวทางที่)\s?(หนึ่ง|สอง|สาม|สี่|ห้า)|(?<=guideline )(one|two|three)\b")
 # An option picked by its number: "2", "ข้อ 3", "อันที่สอง", "ขอรายละเอียดข้อ 4", "the second one", "no. 4?".
 _ORDINAL_WORD = r"หนึ่ง|สอง|สาม|สี่|ห้า|หก|one|two|three|four|five|six|first|second|third|fourth|fifth|sixth"
 _PICK_ALONE = re.compile(rf"^(?:เอา|ขอ|เลือก)?\s?(\d{{1,2}}|{_ORDINAL_WORD})\s?(?:ครับ|ค่ะ|คะ|คับ|นะ|จ้า)?\s?[.!?]?$")
@@ -138,7 +138,8 @@ class SlotReader:
             "unsubscribe": i.unsubscribe_cues,
             "confirm": i.confirm_cues,
         }
-        self.cue_sets = {name: PhraseSet(analyzer, words) for name, words in lists.items()}
+        self.cue_index = CueIndex(analyzer, lists)
+        self.cue_sets = {name: self.cue_index[name] for name in lists}
         self.out_of_scope = WordSet(analyzer, i.out_of_scope_terms)  # whole words: หนัง is inside หนังสือ
         orgs = {analyzer.canonical_phrase(o) for o in i.organizations}
         self._generic = {analyzer.canonical_phrase(w) for w in _GENERIC_BODIES}
@@ -173,7 +174,7 @@ class SlotReader:
             matches = self._with_vote(a, matches)
         advice = self.advisor.advise(a)
         project = self.project.score(a)
-        cues = frozenset(name for name, s in self.cue_sets.items() if s.any(a))
+        cues = self.cue_index.names(a)
         if self.out_of_scope.any(a):
             cues |= {"out_of_scope"}
         body = self.named_body(a)

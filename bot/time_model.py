@@ -12,16 +12,19 @@ What is read:
   ("be_short"); after fy / fiscal year / ค.ศ., 00..49 are C.E. 20xx. An apostrophe marks a short year ("FY'71",
   "'71", "fy'23": "apostrophe"; a bare "'23" is not read). Thai number words after a year cue ("ปีงบเจ็ดสิบเอ็ด",
   "ปีงบประมาณสองพันห้าร้อยเจ็ดสิบ": "thai_words", converted by pythainlp only when the text holds a number
-  word). A bare two-digit 60..99 as a whole word counts only in a question about applying or budgets
-  ("66 ยังยื่นได้ไหม"). Ranges ("2563-2565", "ปี 63-65", "fy2022-2023") give one reference per end, the second
-  read like the first. A B.E. year is a fiscal year in this domain, whatever the cue (ปีการศึกษา 2566 too); only
-  ปีปฏิทิน / calendar year makes it a calendar year.
+  word). English number words in a year's two halves, 2010..2099 ("twenty twenty-nine", "twenty twenty eight":
+  a calendar year, "ce"; after fy / fiscal year a fiscal year, "fy_ce"; not a bare "twenty twenty"). A bare
+  two-digit 60..99 as a whole word counts only in a question about applying or budgets ("66 ยังยื่นได้ไหม").
+  Ranges ("2563-2565", "ปี 63-65", "fy2022-2023") give one reference per end, the second read like the first.
+  A B.E. year is a fiscal year in this domain, whatever the cue (ปีการศึกษา 2566 too); only ปีปฏิทิน / calendar
+  year makes it a calendar year.
 - Relative years ("relative"): ปีงบนี้ / ปีงบปัจจุบัน / FY ปัจจุบัน / current FY / this fiscal year (0), ปีงบหน้า /
-  ปีงบฯ หน้า / ปีงบถัดไป / next FY (+1), ปีงบถัดไปอีก / ปีหน้าโน้น / the year after next (+2), อีก 3 ปีงบ /
-  อีกสามปีงบ / in 3 fiscal years (+N), ปีงบที่แล้ว / ปีงบก่อนหน้า / last FY / previous fiscal year (-1), สองปีงบก่อน /
-  2 ปีงบที่แล้ว / three fiscal years ago / the year before last (-N). Plain ปีนี้ / ปีหน้า / ปีที่แล้ว / this year /
-  next year mean fiscal years in this domain (kind "relative_fiscal"); only an explicit calendar year (ปีปฏิทินนี้,
-  next calendar year) is "relative_calendar".
+  ปีงบฯ หน้า / ปีงบถัดไป / FY หน้า / next FY (+1), ปีงบถัดไปอีก / ปีหน้าโน้น / ปีงบถัดจากปีหน้า(อีกที) / the FY after
+  next (+2), อีก 3 ปีงบ / อีกสามปีงบ / in 3 fiscal years / in 2 FYs / 2 FYs from now (+N), ปีงบที่แล้ว / ปีงบก่อนหน้า /
+  FY ที่แล้ว / last FY / previous fiscal year (-1), สองปีงบก่อน / สองปีงบที่แล้ว / 2 ปีงบก่อนหน้านี้ / three FYs ago /
+  the year before last (-N). Plain ปีนี้ / ปีหน้า / ปีที่แล้ว / this year / next year mean fiscal years in this
+  domain (kind "relative_fiscal"); only an explicit calendar year (ปีปฏิทินนี้, next calendar year) is
+  "relative_calendar".
 - Dates ("date"): 5/10/2569, 5/10/2026, 5-10-69, 2026-10-05, 5 ต.ค. 69, 5 ตุลาคม 2569, วันที่ 5 เดือนตุลาคม
   พ.ศ. 2569, วันที่สิบเอ็ดธันวาคม สองพันห้าร้อยหกสิบสอง, Oct 5, 2026, 5 October 2026. A date resolves to the
   fiscal year containing it (October onwards is the next one). Without a year ("5 ต.ค.", "Oct 5") it is the
@@ -32,16 +35,31 @@ What is read:
 - Spans ("span"): two dates or months joined by -, –, ถึง, จนถึง, to, until, through (or "between .. and"), and
   day ranges ("1-15 ต.ค. 69"). A side without a year takes the other's; without any year it is the first such
   span that has not ended before today ("span_no_year"). `fiscal_years` lists every fiscal year it touches.
+- Parts of a calendar year (kind "span"): ต้นปี / early / the beginning of = Jan-Mar, กลางปี / mid / the middle
+  of = Apr-Sep, ปลายปี / สิ้นปี / late / the end of = Oct-Dec, of a relative calendar year (ต้นปีหน้า, ปลายปีนี้,
+  สิ้นปีที่แล้ว, early next year, the end of this year: how "relative") or a written one (ต้นปี 2570, ปลายปี 70,
+  mid-2027: how "span"). ต้นปีหน้า on 2026-11-21 is Jan-Mar 2027, FY 2570; ปลายปีหน้า is Oct-Dec 2027, FY 2571.
+- Relative months (kind "month", how "relative", `day` the month's first day): เดือนนี้ / this month, เดือนหน้า /
+  เดือนถัดไป / next month, เดือนที่แล้ว / เดือนก่อน / last month, อีก 2 เดือน / in two months / 2 months from now,
+  2 เดือนที่แล้ว / 3 months ago (counts up to 12).
+- A month, date or span without a year right before or after a year is one reference in that year: "พ.ย. ปีหน้า",
+  "ต.ค. ปีนี้", "มีนาคมปีหน้า", "ปีหน้าเดือน ต.ค.", "October next year", "ต.ค. – ธ.ค. ปีหน้า" (plain ปี / year:
+  that calendar year; how "relative" for a relative year), "ต.ค. ปีงบ 70", "ต.ค. ปีงบหน้า", "October FY2027" (a
+  fiscal cue: that month of the fiscal year, so ต.ค. ปีงบ 70 is October 2569).
+
+Kinds tell a caller what was written: "fiscal_year" and "relative_fiscal" name a fiscal year as one (prefer them
+over a date beside them), "calendar_year" / "relative_calendar" a calendar year, "date" / "month" / "span" a time
+within one. `how` == "relative" marks every reference resolved from a relative word (any kind).
 
 What is deliberately not read:
 - Counts and amounts: numbers before a money, percent or counting word (120 เครื่อง, 500 คน, 60 โครงการ,
   งบ 50 ล้าน, 70%, 2000 คน), parts of decimals or grouped numbers (2,409.3962, 10.30 น., คณะที่ 1.3), numbers
   after words that introduce an item (มาตรา 4, ข้อ 3, แนวทางที่ 2), phone numbers, and durations (3 ปี, อีก 2 ปี).
-- Vague or relative months and quarters: ต้นปีหน้า (only its ปีหน้า is read), เดือนหน้า, เดือนนี้, ไตรมาส 1,
-  Q1, "ย้อนหลัง 3 ปี" (a period, not a year); "ต.ค. ปีหน้า" and "ต.ค. ปีงบ 70" give two references (a month
-  and a year), not October of that year.
-- d/m/yy with a two-digit year under 50, d/m without a year, m/d/y (Thai staff write day first), English
-  number words for years ("twenty twenty-seven"), a bare "'23".
+- Quarters and periods: ไตรมาส 1, Q1, "ย้อนหลัง 3 ปี", "3 เดือนที่ผ่านมา" (a period, not a year or a month);
+  parts of a fiscal year (ปลายปีงบหน้า reads as ปีงบหน้า); ต้น / กลาง / สิ้น inside another word (เบื้องต้นปีหน้า,
+  ส่วนกลางปีนี้, ทั้งสิ้นปีนี้ read only their ปีหน้า / ปีนี้); "too late this year".
+- d/m/yy with a two-digit year under 50, d/m without a year, m/d/y (Thai staff write day first), other English
+  number words for years ("two thousand twenty-seven", "twenty twenty"), a bare "'23".
 - A bare "ก.พ." right after a word naming the Civil Service Commission (สำนักงาน ก.พ., ระเบียบ ก.พ., สอบ ก.พ.),
   and the English words "may" / "march" unless a day, a year or a preposition ("in May") makes them a month.
 """
@@ -51,7 +69,7 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pythainlp.util import thaiword_to_num
@@ -127,7 +145,7 @@ _RE_WORD_YEAR = re.compile(
 )
 _EN_NUMBERS = {
     "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
 }  # fmt: skip
 
 
@@ -269,17 +287,24 @@ def _word_years(text: str, out: list[tuple[int, int, object]]) -> None:
 _FY_TH = r"ปี(?:งบ(?:ประมาณ)?)?ฯ?"  # ปี, ปีงบ, ปีงบประมาณ, ปีงบฯ
 _FY_ANY = rf"(?:{_FY_TH}|fy)"
 _FY_EN = r"(?:fiscal year|budget year|fy|year)"
-# A count in words is written against ปี ("สามปีงบก่อน"); "เรื่องหนึ่ง ปีงบที่แล้ว" is not one year back.
-_COUNT = rf"(?P<n>\d{{1,2}}|{_NUM_WORD}(?!\s))"
+# A count in words is written against ปี ("สามปีงบก่อน"); "เรื่องหนึ่ง ปีงบที่แล้ว" is not one year back. After อีก
+# a count may follow it directly (อีกสามปีงบ); elsewhere a number word is not the end of another word (the ร้อย
+# of เรียบร้อย, the พัน of ผูกพัน).
+_COUNT_AFTER_WORD = rf"(?P<n>\d{{1,2}}|{_NUM_WORD}(?!\s))"
+_COUNT = rf"(?P<n>\d{{1,2}}|(?<![\u0e01-\u0e4e]){_NUM_WORD}(?!\s))"
 _COUNT_EN = r"(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven|eight|nine|ten)"
 # (pattern, delta, calendar): a counted pattern's delta is the sign, its group n the count. At one position the
 # first alternative that matches wins, so longer phrases come first (ปีหน้าโน้น before ปีหน้า). No pattern
 # starts with a lookbehind, which would keep the engine from skipping quickly to the characters that can start
 # one; word boundaries are checked after the match (_relative_boundary_ok).
 _RELATIVE_PATTERNS: tuple[tuple[str, int, bool], ...] = (
-    (rf"อีก\s?{_COUNT}\s?ปีงบ(?:ประมาณ)?ฯ?(?!\s?(?:นี้|หน้า|ปัจจุบัน|ถัดไป|ที่แล้ว|ก่อน))", +1, False),
-    (rf"{_COUNT}\s?{_FY_ANY}\s?(?:ที่แล้ว|ก่อน(?!หน้า))", -1, False),
-    (rf"in {_COUNT_EN} (?:fiscal|budget) years?(?![a-z])", +1, False),
+    (rf"อีก\s?{_COUNT_AFTER_WORD}\s?ปีงบ(?:ประมาณ)?ฯ?(?!\s?(?:นี้|หน้า|ปัจจุบัน|ถัดไป|ที่แล้ว|ก่อน))", +1, False),
+    # "2 ปีงบก่อนหน้านี้" is two back: the count must win over the uncounted ปีงบก่อนหน้า inside it.
+    (rf"{_COUNT}\s?{_FY_ANY}\s?(?:ที่แล้ว|ก่อนหน้า(?:นี้)?|ก่อน(?!\s?ๆ))", -1, False),
+    # "ปีงบถัดจากปีหน้า(อีกที)": one after next year; "ปีงบถัดจากปีนี้": next year.
+    (rf"{_FY_ANY}\s?ถัด(?:ไป)?จาก\s?{_FY_ANY}\s?(?:หน้า|ถัดไป)(?:\s?อีก\s?(?:ที|หน|ครั้ง))?", 2, False),
+    (rf"{_FY_ANY}\s?ถัด(?:ไป)?จาก\s?{_FY_ANY}\s?(?:นี้|ปัจจุบัน)", 1, False),
+    (rf"in {_COUNT_EN} (?:(?:fiscal|budget) years?|fys)(?![a-z])", +1, False),
     (rf"{_COUNT_EN} (?:(?:fiscal|budget) )?(?:years?|fys?) from now(?![a-z])", +1, False),
     (rf"{_COUNT_EN} (?:(?:fiscal|budget) )?(?:years?|fys?) ago(?![a-z])", -1, False),
     (r"ปีปฏิทิน\s?นี้|(?:this|current) calendar year(?![a-z])", 0, True),
@@ -292,7 +317,7 @@ _RELATIVE_PATTERNS: tuple[tuple[str, int, bool], ...] = (
     (rf"(?:this|current|the current|present) {_FY_EN}(?![a-z])", 0, False),
     (rf"{_FY_ANY}\s?(?:หน้า|ถัดไป|ต่อไป)|รอบ(?:งบ)?\s?(?:หน้า|ถัดไป)", 1, False),
     (rf"(?:next|upcoming|the coming|coming) {_FY_EN}(?![a-z])|next round(?![a-z])", 1, False),
-    (rf"{_FY_ANY}\s?(?:ที่แล้ว|ที่ผ่านมา|ก่อนหน้า|กลาย|ก่อน(?!\s?ๆ))", -1, False),
+    (rf"{_FY_ANY}\s?(?:ที่แล้ว|ที่ผ่านมา|ก่อนหน้า(?:นี้)?|กลาย|ก่อน(?!\s?ๆ))", -1, False),
     (rf"(?:last|previous|prior) {_FY_EN}(?![a-z])", -1, False),
 )
 _RE_RELATIVE = re.compile(
@@ -623,6 +648,170 @@ def _when_ref(text: str, w: _When, today: date) -> TimeRef | None:
     return TimeRef(kind, fy, (fy,), w.start, w.end, text[w.start : w.end], kind + suffix, b[0])
 
 
+# --- parts of years, relative months, years in English words ------------------------------------------
+
+# Parts of a calendar year: early is Jan-Mar, mid Apr-Sep, late (and the end of a year) Oct-Dec.
+_PART_MONTHS = {"early": (1, 3), "mid": (4, 9), "late": (10, 12)}
+_RE_YEAR_PART = re.compile(
+    r"(?:(?P<early>ต้น)|(?P<mid>กลาง)|(?P<late>ปลาย|สิ้น))\s?(?:ๆ\s?)?ปี(?:ปฏิทิน)?\s?"
+    r"(?:(?P<rel>นี้|ปัจจุบัน|หน้า|ถัดไป|ที่แล้ว|ที่ผ่านมา|ก่อนหน้า(?:นี้)?|กลาย|ก่อน(?!\s?ๆ))"
+    r"|(?:(?P<cue>พศ|คศ)\s?)?(?P<y>\d{4}|\d{2})(?!\d)(?![.,]\d))"
+    r"|(?:(?P<en_early>early|(?:the )?(?:beginning|start) of)|(?P<en_mid>mid|(?:the )?middle of)"
+    r"|(?P<en_late>late|(?:the )?end of))[\s-]?"
+    r"(?:(?P<en_rel>this|next|last|the coming|the current) year(?![a-z])|(?P<en_y>\d{4})(?!\d)(?![.,]\d))"
+)
+_RE_YEAR_PART_HINT = re.compile(r"ต้น|กลาง|ปลาย|สิ้น|early|mid|late|end of|beginning of|start of")
+# The ต้น of เบื้องต้น (preliminary), the กลาง of ส่วนกลาง (central), the สิ้น of ทั้งสิ้น (in total) are not parts.
+_RE_PART_NOT_AFTER = re.compile(r"(?:เบื้อง|เริ่ม|ตั้ง|ขั้น|ชั้น|ส่วน|ตรง|ศูนย์|ปาน|ระหว่าง|ทั้ง|หมด)\s?$")
+_RE_TOO_BEFORE = re.compile(r"(?:too|so) $")
+# Relative words of a part's year; any other the pattern allows (ที่แล้ว, ก่อน, last, ...) is the year before.
+_DELTAS = {
+    "นี้": 0, "ปัจจุบัน": 0, "this": 0, "the current": 0,
+    "หน้า": 1, "ถัดไป": 1, "next": 1, "the coming": 1,
+}  # fmt: skip
+
+
+def _year_parts(text: str, today: date, out: list[tuple[int, int, object]]) -> None:
+    """ต้นปีหน้า, กลางปีนี้, ปลายปี 70, สิ้นปีที่แล้ว, early next year, mid-2027, the end of next year."""
+    if not _RE_YEAR_PART_HINT.search(text):
+        return
+    for m in _RE_YEAR_PART.finditer(text):
+        start, end = m.start(), m.end()
+        if start > 0 and text[start].isascii() and text[start - 1].isalnum():
+            continue  # the "late" of "chocolate"
+        if m.group("en_late") == "late" and _RE_TOO_BEFORE.search(text, max(0, start - 4), start):
+            continue  # "too late this year" is no time of year
+        if _RE_PART_NOT_AFTER.search(text, max(0, start - 8), start):
+            continue
+        part = next(p for p in _PART_MONTHS if m.group(p) or m.group("en_" + p))
+        rel = m.group("rel") or m.group("en_rel")
+        if rel is not None:
+            # Plain ปี / year here is the calendar year: ต้นปีหน้า is January to March of next year.
+            year: int | None = today.year + _DELTAS.get(rel, -1)
+        else:
+            digits = m.group("y") or m.group("en_y")
+            if _RE_MONEY_AFTER.match(text, end) or _RE_COUNT_AFTER_4.match(text, end):
+                continue  # "ปลายปี 70 ล้าน"
+            year = _year_of_digits(digits, m.group("cue"), False)
+        if year is None or not 1 <= year <= 9999:
+            continue
+        first, last = _PART_MONTHS[part]
+        until = date(year, last, calendar.monthrange(year, last)[1])
+        how = "relative" if rel is not None else "span"
+        out.append((start, end, _span_ref(text, start, end, date(year, first, 1), until, how)))
+
+
+_EN_COUNT_WORDS = "a|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+_RE_REL_MONTH = re.compile(
+    r"เดือน\s?(?:(?P<next>หน้า|ถัดไป|ต่อไป)|(?P<this>นี้|ปัจจุบัน)"
+    r"|(?P<last>ที่แล้ว|ที่ผ่านมา|ก่อนหน้า(?:นี้)?|ก่อน(?!\s?ๆ)))"
+    rf"|อีก\s?(?P<n_in>\d{{1,2}}|{_NUM_WORD})\s?เดือน"
+    rf"|(?P<n_ago>\d{{1,2}}|(?<![\u0e01-\u0e4e]){_NUM_WORD})\s?เดือน\s?ที่แล้ว"
+    r"|(?:(?P<en_next>next|the coming|coming|upcoming)|(?P<en_this>this|current|the current)"
+    r"|(?P<en_last>last|previous|the previous)) month(?![a-z])"
+    rf"|in (?P<en_in>\d{{1,2}}|{_EN_COUNT_WORDS}) months?(?![a-z])"
+    rf"|(?P<en_fwd>\d{{1,2}}|{_EN_COUNT_WORDS}) months? from now(?![a-z])"
+    rf"|(?P<en_ago>\d{{1,2}}|{_EN_COUNT_WORDS}) months? ago(?![a-z])"
+)
+# "3 เดือนที่ผ่านมา" (the past three months) and "1 เดือนก่อนปิดรับ" (a month before closing) are periods; only
+# small counts, so the ร้อย of "เรียบร้อยเดือนหน้า" is no count.
+_RE_COUNT_BEFORE_MONTH = re.compile(r"(?:\d|หนึ่ง|สอง|สาม|สี่|ห้า|หก|เจ็ด|แปด|เก้า|สิบ)\s?$")
+_MAX_MONTHS = 12  # "อีก 18 เดือน" is a duration more than a month
+
+
+def _relative_months(text: str, today: date, out: list[tuple[int, int, object]]) -> None:
+    """เดือนหน้า, เดือนนี้, เดือนที่แล้ว, อีก 2 เดือน, 2 เดือนที่แล้ว, next month, in two months, 3 months ago."""
+    if "เดือน" not in text and "month" not in text:
+        return
+    for m in _RE_REL_MONTH.finditer(text):
+        start = m.start()
+        if start > 0 and text[start].isascii() and text[start - 1].isalnum():
+            continue
+        kind = m.lastgroup or ""
+        if kind in ("next", "this", "last") and _RE_COUNT_BEFORE_MONTH.search(text, max(0, start - 20), start):
+            continue
+        if kind.startswith(("n_", "en_in", "en_fwd", "en_ago")):
+            n = _count(m.group(kind))
+            if n is None or not 1 <= n <= _MAX_MONTHS:
+                continue
+            delta = -n if kind in ("n_ago", "en_ago") else n
+        else:
+            delta = {"next": 1, "en_next": 1, "this": 0, "en_this": 0}.get(kind, -1)
+        months = today.year * 12 + today.month - 1 + delta
+        first = date(months // 12, months % 12 + 1, 1)
+        fy = _fy(first)
+        out.append((start, m.end(), TimeRef("month", fy, (fy,), start, m.end(), m.group(), "relative", first)))
+
+
+# Years in English number words: "twenty twenty-nine", "twenty twenty eight" (2010..2099, a year's two halves).
+_EN_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_EN_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_EN_UNITS = "one two three four five six seven eight nine".split()
+_RE_EN_WORD_YEAR = re.compile(
+    rf"twenty[ -](?:(?P<teen>{'|'.join(_EN_TEENS)})"
+    rf"|(?P<tens>{'|'.join(_EN_TENS)})(?:[ -](?P<unit>{'|'.join(_EN_UNITS)}))?)(?![a-z-])"
+)
+_RE_EN_FISCAL_BEFORE = re.compile(r"(?:(?<![a-z])fy|fiscal year|fiscal|budget year)\s?$")
+
+
+def _en_word_years(text: str, out: list[tuple[int, int, object]]) -> None:
+    """twenty twenty-nine (a calendar year), fy twenty twenty-eight (a fiscal year)."""
+    if "twenty" not in text:
+        return
+    for m in _RE_EN_WORD_YEAR.finditer(text):
+        start, end = m.start(), m.end()
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "-"):
+            continue  # "one hundred and twenty-twenty"
+        if _RE_MONEY_AFTER.match(text, end) or _RE_COUNT_AFTER_4.match(text, end):
+            continue  # "twenty twenty-baht notes"
+        if m.group("tens") == "twenty" and not m.group("unit"):
+            continue  # "twenty-twenty vision"; 2020 is long past for fiscal questions
+        if m.group("teen"):
+            n = 2010 + _EN_TEENS.index(m.group("teen"))
+        else:
+            n = 2000 + 10 * (_EN_TENS.index(m.group("tens")) + 2)
+            n += _EN_UNITS.index(m.group("unit")) + 1 if m.group("unit") else 0
+        cue = _RE_EN_FISCAL_BEFORE.search(text, max(0, start - 13), start)
+        begin = cue.start() if cue else start
+        y = _Year(n + _BE, begin, "fy_ce" if cue else "ce", "ce", cue is None)
+        out.append((begin, end, _year_ref(text, y, end)))
+
+
+# A month without a year next to a year: "พ.ย. ปีหน้า", "ต.ค. ของปีงบ 70", "ปีหน้าเดือนมีนา", "October next year".
+_RE_PAIR_AFTER = re.compile(r"\s?(?:(?:ของ|ใน)\s?|(?:of|in) )?")
+_RE_PAIR_BEFORE = re.compile(r"\s?(?:(?:เดือน|ช่วง|ตอน|ใน|ภายใน)\s?|(?:in|,) ?)?")
+_YEAR_KINDS = ("fiscal_year", "calendar_year", "relative_fiscal", "relative_calendar")
+# A fiscal cue in the year's text makes the month one of that fiscal year (ต.ค. ปีงบ 70 is October 2569).
+_RE_FISCAL_WORD = re.compile(r"งบ|งปม|fy|fiscal|budget|รอบ|round")
+
+
+def _pair_year(month: int, y: TimeRef, today: date) -> int | None:
+    """The C.E. year of that month in the year y names, or None when y is no year."""
+    if y.kind not in _YEAR_KINDS:
+        return None
+    if y.kind != "relative_calendar" and _RE_FISCAL_WORD.search(y.text):
+        ce = y.fiscal_year - _BE - (1 if month >= 10 else 0)  # October to December open the fiscal year
+    elif y.kind == "relative_fiscal":  # plain ปีหน้า / next year: a calendar year
+        ce = today.year + y.fiscal_year - _fy(today)
+    else:  # ปี 70, 2570, ค.ศ. 2027, ปีปฏิทินนี้: the number is the calendar year (B.E.)
+        ce = y.fiscal_year - _BE
+    return ce if 1 <= ce <= 9999 else None
+
+
+def _paired(text: str, w: _When, y: TimeRef, start: int, end: int, today: date) -> TimeRef | None:
+    """The month (date, day range) w in the year y names, as one reference from start to end."""
+    ce = _pair_year(w.month, y, today)
+    b = _bounds(w, ce) if ce is not None else None
+    if b is None:
+        return None
+    relative = y.kind.startswith("relative")
+    if w.first_day is not None:
+        return _span_ref(text, start, end, b[0], b[1], "relative" if relative else "span")
+    kind = "month" if w.day is None else "date"
+    fy = _fy(b[0])
+    return TimeRef(kind, fy, (fy,), start, end, text[start:end], "relative" if relative else kind, b[0])
+
+
 # --- putting it together -------------------------------------------------------------------------------
 
 
@@ -657,6 +846,9 @@ def _read(text: str, today: date) -> tuple[TimeRef, ...]:
         _word_years(text, found)
     _months(text, found, words)
     _relatives(text, today, found)
+    _year_parts(text, today, found)
+    _relative_months(text, today, found)
+    _en_word_years(text, found)
 
     chosen = [c[2] for c in _select(found) if c[2] is not None]
     refs: list[TimeRef] = []
@@ -665,12 +857,40 @@ def _read(text: str, today: date) -> tuple[TimeRef, ...]:
         item = chosen[i]
         nxt = chosen[i + 1] if i + 1 < len(chosen) else None
         if isinstance(item, _When) and isinstance(nxt, _When) and item.first_day is None and _joined(text, item, nxt):
-            bounds = _span_bounds(item, nxt, today)
+            # "ต.ค. – ธ.ค. ปีหน้า", "ต.ค. – มี.ค. ปีงบ 70": a year after a span without one is the span's year.
+            year_ref = chosen[i + 2] if i + 2 < len(chosen) else None
+            last, end, how, used = nxt, nxt.end, "span", 2
+            if item.year is None and nxt.year is None:
+                how = "span_no_year"
+                if isinstance(year_ref, TimeRef) and _RE_PAIR_AFTER.fullmatch(text, nxt.end, year_ref.start):
+                    ce = _pair_year(nxt.month, year_ref, today)
+                    if ce is not None:
+                        last, end, used = replace(nxt, year=ce), year_ref.end, 3
+                        how = "relative" if year_ref.kind.startswith("relative") else "span"
+            bounds = _span_bounds(item, last, today)
             if bounds is not None:
-                how = "span" if item.year is not None or nxt.year is not None else "span_no_year"
-                refs.append(_span_ref(text, item.start, nxt.end, bounds[0], bounds[1], how))
-                i += 2
+                refs.append(_span_ref(text, item.start, end, bounds[0], bounds[1], how))
+                i += used
                 continue
+        # A month without a year and a year beside it are one reference: the month after its year wins
+        # ("ปีงบ 70 ต.ค. ปีหน้า": ต.ค. ปีหน้า), and a month that starts a span keeps it.
+        pair: TimeRef | None = None
+        if isinstance(item, _When) and item.year is None and isinstance(nxt, TimeRef):
+            if _RE_PAIR_AFTER.fullmatch(text, item.end, nxt.start):
+                pair = _paired(text, item, nxt, item.start, nxt.end, today)
+        elif isinstance(item, TimeRef) and isinstance(nxt, _When) and nxt.year is None:
+            after = chosen[i + 2] if i + 2 < len(chosen) else None
+            taken = (
+                (isinstance(after, _When) and _joined(text, nxt, after))
+                or (isinstance(after, TimeRef) and _RE_PAIR_AFTER.fullmatch(text, nxt.end, after.start) is not None)
+                or (bool(refs) and _RE_RANGE_JOIN.fullmatch(text, refs[-1].end, item.start) is not None)
+            )  # the 65 of "ปี 63-65 ต.ค." ends a range
+            if not taken and _RE_PAIR_BEFORE.fullmatch(text, item.end, nxt.start):
+                pair = _paired(text, nxt, item, item.start, nxt.end, today)
+        if pair is not None:
+            refs.append(pair)
+            i += 2
+            continue
         if isinstance(item, _When):
             ref = _when_ref(text, item, today)
             if ref is not None:

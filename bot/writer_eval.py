@@ -47,9 +47,7 @@ _MONTHS = [
     ("กรกฎาคม", "กค", "july", "jul"), ("สิงหาคม", "สค", "august", "aug"), ("กันยายน", "กย", "september", "sep"),
     ("ตุลาคม", "ตค", "october", "oct"), ("พฤศจิกายน", "พย", "november", "nov"), ("ธันวาคม", "ธค", "december", "dec"),
 ]  # fmt: skip
-_RE_MONTH = re.compile(
-    "|".join(sorted((re.escape(n) for names in _MONTHS for n in names), key=len, reverse=True))
-)
+_RE_MONTH = re.compile("|".join(sorted((re.escape(n) for names in _MONTHS for n in names), key=len, reverse=True)))
 _MONTH_NUMBER = {n: i for i, names in enumerate(_MONTHS, 1) for n in names}
 
 
@@ -96,7 +94,9 @@ def problems(label: dict[str, Any], answer: Answer) -> list[str]:
         if sorted(answer.guidelines) != sorted(wanted) or (len(wanted) == 1 and answer.guidelines[:1] != wanted):
             out.append(f"guidelines {answer.guidelines} != {wanted}")
     if isinstance(wanted, list) and intent == "guideline_info" and wanted:
-        named = {g for p in (answer.parts or [answer]) for g in [*p.guidelines, *([p.guideline] if p.guideline else [])]}
+        named = {
+            g for p in (answer.parts or [answer]) for g in [*p.guidelines, *([p.guideline] if p.guideline else [])]
+        }
         if not set(wanted) <= named and not all(f"{n}" in answer.text for n in wanted):
             out.append(f"guidelines {sorted(named)} lack {wanted}")
     if label.get("language") == "en" and answer.language != "en" and act != "language":

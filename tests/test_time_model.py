@@ -223,12 +223,119 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("two years ago", [R(2568)]),
     ("2 ปีก่อน", [R(2568)]),
     ("the year before last", [R(2568)]),
+    ("2 ปีงบก่อนหน้านี้", [R(2568)]),
+    ("ปีงบก่อนหน้านี้", [R(2569)]),
+    ("สองปีงบที่แล้ว", [R(2568)]),
+    ("three FYs ago", [R(2567)]),
+    ("ส่งเรียบร้อยปีที่แล้ว", [R(2569)]),  # the ร้อย of เรียบร้อย is no count
+    ("เรื่องหนึ่งปีงบที่แล้ว", [R(2569)]),
+    # --- counted further on, other ways
+    ("ปีงบถัดจากปีหน้า", [R(2572)]),
+    ("ปีงบถัดจากปีหน้าอีกที", [R(2572)]),
+    ("ปีถัดจากปีนี้", [R(2571)]),
+    ("two fiscal years from now", [R(2572)]),
+    ("in two fiscal years", [R(2572)]),
+    ("2 FYs from now", [R(2572)]),
+    ("in 2 FYs", [R(2572)]),
+    ("the FY after next", [R(2572)]),
+    # --- FY written in English, with Thai or English relative words
+    ("this fy", [R(2570)]),
+    ("current fy", [R(2570)]),
+    ("FY นี้", [R(2570)]),
+    ("FY หน้า", [R(2571)]),
+    ("FY ที่แล้ว", [R(2569)]),
+    ("next fy", [R(2571)]),
+    ("last fy", [R(2569)]),
     # --- relative calendar years (only when the text says calendar)
     ("ปีปฏิทินนี้", [RC(2569)]),
     ("this calendar year", [RC(2569)]),
     ("ปีปฏิทินหน้า", [RC(2570)]),
     ("next calendar year", [RC(2570)]),
     ("last calendar year", [RC(2568)]),
+    # --- parts of a calendar year: early Jan-Mar, mid Apr-Sep, late / end Oct-Dec (the FY of October is the next)
+    ("ต้นปีหน้า", [S(2570)]),
+    ("early next year", [S(2570)]),
+    ("the beginning of next year", [S(2570)]),
+    ("ต้นๆ ปีหน้า", [S(2570)]),
+    ("ต้นปีหน้ายื่นได้ไหม", [S(2570)]),
+    ("กลางปีหน้า", [S(2570)]),
+    ("mid next year", [S(2570)]),
+    ("ปลายปีหน้า", [S(2571)]),
+    ("late next year", [S(2571)]),
+    ("end of next year", [S(2571)]),
+    ("สิ้นปีหน้า", [S(2571)]),
+    ("ต้นปีนี้", [S(2569)]),
+    ("ปลายปีนี้", [S(2570)]),
+    ("ภายในสิ้นปีนี้", [S(2570)]),
+    ("ปลายปีที่แล้ว", [S(2569)]),
+    ("ต้นปี 2570", [S(2570)]),
+    ("ต้นปี พ.ศ. 2570", [S(2570)]),
+    ("ปลายปี 70", [S(2571)]),
+    ("กลางปี 2027", [S(2570)]),
+    ("mid-2027", [S(2570)]),
+    ("the end of 2027", [S(2571)]),
+    ("ตรวจสอบเบื้องต้นปีหน้า", [R(2571)]),  # เบื้องต้น: preliminary
+    ("รวมทั้งสิ้นปีนี้ 50 โครงการ", [R(2570)]),  # ทั้งสิ้น: in total
+    ("ปลายปีงบหน้า", [R(2571)]),  # parts of a fiscal year are not read
+    ("it is too late this year", [R(2570)]),
+    ("chocolate 2027", [C(2570)]),
+    ("ปลายปี 70 ล้าน", NO),
+    # --- relative months
+    ("เดือนหน้า", [M(2570)]),
+    ("เดือนถัดไป", [M(2570)]),
+    ("next month", [M(2570)]),
+    ("เดือนนี้", [M(2570)]),
+    ("this month", [M(2570)]),
+    ("เดือนที่แล้ว", [M(2570)]),
+    ("last month", [M(2570)]),
+    ("อีก 2 เดือน", [M(2570)]),
+    ("อีกสองเดือน", [M(2570)]),
+    ("in two months", [M(2570)]),
+    ("2 months from now", [M(2570)]),
+    ("อีก 11 เดือน", [M(2571)]),
+    ("สองเดือนที่แล้ว", [M(2569)]),
+    ("3 months ago", [M(2569)]),
+    ("งบผูกพันเดือนหน้า", [M(2570)]),  # the พัน of ผูกพัน is no count
+    ("3 เดือนที่ผ่านมา", NO),  # a period
+    ("1 เดือนก่อนปิดรับ", NO),
+    ("อีก 18 เดือน", NO),
+    ("ทุกเดือน", NO),
+    ("monthly report", NO),
+    ("the following month", NO),
+    # --- a month (date, span) without a year beside a year: one reference in that year
+    ("พ.ย. ปีหน้า", [M(2571)]),
+    ("ต.ค. ปีนี้", [M(2570)]),
+    ("มีนาคมปีหน้า", [M(2570)]),
+    ("ธ.ค. ปีที่แล้ว", [M(2569)]),
+    ("ต.ค. ของปีหน้า", [M(2571)]),
+    ("ปีหน้าเดือนมีนา", [M(2570)]),
+    ("October next year", [M(2571)]),
+    ("in March next year", [M(2570)]),
+    ("ต.ค. ปีงบ 70", [M(2570)]),  # October of FY 2570 is October 2569
+    ("ก.พ. ปีงบ 70", [M(2570)]),
+    ("ต.ค. ปีงบหน้า", [M(2571)]),
+    ("ก.พ. ปีงบหน้า", [M(2571)]),
+    ("ปีงบ 70 เดือน ต.ค.", [M(2570)]),
+    ("October FY2027", [M(2570)]),
+    ("5 ต.ค. ปีหน้า", [D(2571)]),
+    ("ต.ค. – ธ.ค. ปีหน้า", [S(2571)]),
+    ("ต.ค. – มี.ค. ปีงบ 70", [S(2570)]),
+    ("ปี 63-65 ต.ค.", [Y(2563), Y(2565), M(2571)]),  # the end of a range stays a year
+    # --- years in English number words
+    ("twenty twenty-nine", [C(2572)]),
+    ("twenty twenty eight", [C(2571)]),
+    ("in twenty twenty-seven", [C(2570)]),
+    ("twenty thirty", [C(2573)]),
+    ("fy twenty twenty-eight", [Y(2571)]),
+    ("fiscal year twenty twenty-seven", [Y(2570)]),
+    ("twenty-twenty vision", NO),
+    ("twenty people", NO),
+    ("twenty twenty-five baht", NO),
+    # --- a date beside a fiscal year: each keeps its kind, the caller prefers the fiscal year
+    ("วันนี้ 21 พ.ย. 69 ปีงบ 70 เปิดหรือยัง", [D(2570), Y(2570)]),
+    ("วันนี้ 21 พ.ย. แล้ว ปีงบหน้าเปิดหรือยัง", [D(2570), R(2571)]),
+    ("today is 21/11/2026, is FY2028 open?", [D(2570), Y(2571)]),
+    ("เดือนนี้ปีงบ 71 เปิดหรือยัง", [M(2570), Y(2571)]),
     # --- relative phrases that are not years
     ("ทุกปีก่อนสิ้นเดือน", NO),
     ("หลายปีก่อน", NO),
@@ -331,7 +438,7 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("in March", [M(2570)]),
     ("by May", [M(2570)]),
     ("ยื่น ธ.ค. นี้ทันไหมคะ", [M(2570)]),
-    ("ตุลาปีหน้า", [M(2571), R(2571)]),
+    ("ตุลาปีหน้า", [M(2571)]),  # October of next year: one reference (it gave a month and a year)
     # --- spans
     ("ต.ค. 70 – ก.ย. 71", [S(2571)]),
     ("ช่วง ต.ค. 70 ถึง ก.ย. 71", [S(2571)]),
@@ -446,6 +553,17 @@ HOWS: list[tuple[str, str]] = [
     ("ต.ค. – ธ.ค. 70", "span"),
     ("ต.ค. - มี.ค.", "span_no_year"),
     ("1-15 ต.ค.", "span_no_year"),
+    ("ต้นปีหน้า", "relative"),
+    ("ปลายปี 70", "span"),
+    ("เดือนหน้า", "relative"),
+    ("พ.ย. ปีหน้า", "relative"),
+    ("ต.ค. ปีงบ 70", "month"),
+    ("5 ต.ค. ปีงบ 70", "date"),
+    ("ต.ค. – ธ.ค. ปีหน้า", "relative"),
+    ("ต.ค. – มี.ค. ปีงบ 70", "span"),
+    ("twenty twenty-nine", "ce"),
+    ("fy twenty twenty-eight", "fy_ce"),
+    ("2 ปีงบก่อนหน้านี้", "relative"),
 ]
 
 # (expression, today, the fiscal year): relative expressions follow the fiscal calendar, not the calendar year.
@@ -488,6 +606,21 @@ RELATIVE_ON: list[tuple[str, date, int]] = [
     ("ต.ค.", LAST_DAY, 2570),
     ("ต.ค.", NEW_YEAR, 2571),
     ("ก.ย.", LAST_DAY, 2569),
+    # parts of a year and relative months follow the calendar from today
+    ("ต้นปีหน้า", LAST_DAY, 2570),
+    ("ต้นปีหน้า", NEW_YEAR, 2571),
+    ("ปลายปีหน้า", LAST_DAY, 2571),
+    ("ปลายปีนี้", NEW_YEAR, 2571),
+    ("เดือนหน้า", LAST_DAY, 2570),
+    ("เดือนนี้", NEW_YEAR, 2571),
+    ("เดือนที่แล้ว", NEW_YEAR, 2570),
+    ("last month", date(2027, 1, 15), 2570),
+    ("next month", date(2026, 12, 5), 2570),
+    ("อีก 2 เดือน", LAST_DAY, 2570),
+    ("พ.ย. ปีหน้า", LAST_DAY, 2571),
+    ("ต.ค. ปีนี้", LAST_DAY, 2570),
+    ("ต.ค. ปีงบนี้", LAST_DAY, 2569),  # October of FY 2569 is October 2025
+    ("2 ปีงบก่อนหน้านี้", NEW_YEAR, 2569),
 ]
 
 # (expression, today, first day, last day or None, every fiscal year touched)
@@ -512,6 +645,21 @@ DAYS: list[tuple[str, date, date, date | None, tuple[int, ...]]] = [
     ("ต.ค. - มี.ค.", date(2027, 4, 1), date(2027, 10, 1), date(2028, 3, 31), (2571,)),
     ("1-15 ต.ค. 69", TODAY, date(2026, 10, 1), date(2026, 10, 15), (2570,)),
     ("1/10/2569 - 30/9/2572", TODAY, date(2026, 10, 1), date(2029, 9, 30), (2570, 2571, 2572)),
+    ("ต้นปีหน้า", TODAY, date(2027, 1, 1), date(2027, 3, 31), (2570,)),
+    ("กลางปีหน้า", TODAY, date(2027, 4, 1), date(2027, 9, 30), (2570,)),
+    ("ปลายปีหน้า", TODAY, date(2027, 10, 1), date(2027, 12, 31), (2571,)),
+    ("end of next year", TODAY, date(2027, 10, 1), date(2027, 12, 31), (2571,)),
+    ("ต้นปีนี้", TODAY, date(2026, 1, 1), date(2026, 3, 31), (2569,)),
+    ("ต้นปี 2570", TODAY, date(2027, 1, 1), date(2027, 3, 31), (2570,)),
+    ("ปลายปี 70", TODAY, date(2027, 10, 1), date(2027, 12, 31), (2571,)),
+    ("เดือนหน้า", TODAY, date(2026, 12, 1), None, (2570,)),
+    ("อีก 2 เดือน", TODAY, date(2027, 1, 1), None, (2570,)),
+    ("last month", TODAY, date(2026, 10, 1), None, (2570,)),
+    ("พ.ย. ปีหน้า", TODAY, date(2027, 11, 1), None, (2571,)),
+    ("มีนาคมปีหน้า", TODAY, date(2027, 3, 1), None, (2570,)),
+    ("ต.ค. ปีงบ 70", TODAY, date(2026, 10, 1), None, (2570,)),
+    ("ต.ค. – ธ.ค. ปีหน้า", TODAY, date(2027, 10, 1), date(2027, 12, 31), (2571,)),
+    ("ต.ค. – มี.ค. ปีงบ 70", TODAY, date(2026, 10, 1), date(2027, 3, 31), (2570,)),
 ]
 
 # (raw text, the text of each reference): spans slice the normalized text.
@@ -528,6 +676,11 @@ SLICES: list[tuple[str, list[str]]] = [
     ("ปี 63-65 มีกี่โครงการ", ["ปี 63", "65"]),
     ("ใช้เงินช่วง ตค70-กย71 ต้องยื่นตอนไหน", ["ตค70-กย71"]),
     ("แล้วปีหน้าล่ะ 500 คน", ["ปีหน้า"]),
+    ("ต้นปีหน้ายื่นได้ไหม", ["ต้นปีหน้า"]),
+    ("ยื่นภายใน พ.ย. ปีหน้า ได้ไหม", ["พย ปีหน้า"]),
+    ("ขอเดือนหน้าได้ไหม", ["เดือนหน้า"]),
+    ("ต.ค. ปีงบ 70 ยื่นได้ไหม", ["ตค ปีงบ 70"]),
+    ("Is twenty twenty-nine too late?", ["twenty twenty-nine"]),
 ]
 
 
@@ -615,6 +768,9 @@ def test_read_years_is_a_view_of_the_time_model() -> None:
     assert [m.year for m in read_years("มติ ครม. 11 ธ.ค. 2562", TODAY)] == [2562]
     assert [m.year for m in read_years("ยื่นช่วง ก.พ. 70", TODAY)] == [2570]
     assert read_years("ภายใน 30 ก.ย. นี้", TODAY) == []
+    # parts of a year, relative months and a month with its year are read as relative where a word made them so
+    assert [(m.year, m.how) for m in read_years("ปลายปีหน้า", TODAY)] == [(2571, "relative")]
+    assert [(m.year, m.how) for m in read_years("ต.ค. ปีงบ 70", TODAY)] == [(2569, "month")]
 
 
 def test_the_table_is_large() -> None:

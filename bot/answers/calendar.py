@@ -139,9 +139,7 @@ def date_answer(kb: KnowledgeBase, turn: Turn, ref: TimeRef) -> Answer:
     """Which fiscal year a date, a month or a span of months falls in."""
     years = list(ref.fiscal_years) or [ref.fiscal_year]
     joined = turn.pick(" และ ".join(f"พ.ศ. {y}" for y in years), " and ".join(f"B.E. {y}" for y in years))
-    spans = "\n".join(
-        turn.pick(f"ปีงบประมาณ พ.ศ. {y}: {_span(turn, y)}", f"FY {y}: {_span(turn, y)}") for y in years
-    )
+    spans = "\n".join(turn.pick(f"ปีงบประมาณ พ.ศ. {y}: {_span(turn, y)}", f"FY {y}: {_span(turn, y)}") for y in years)
     text = turn.pick(
         f"{ref.text} อยู่ในปีงบประมาณ {joined}{turn.end}\n{spans}\n{_rule(turn)}",
         f"{ref.text} falls in fiscal year {joined}.\n{spans}\n{_rule(turn)}",

@@ -21,6 +21,7 @@ from bot.knowledge.loader import KnowledgeBase
 from bot.subscriptions import subscribable
 from bot.years import fiscal_year_end, fiscal_year_of, fiscal_year_start
 
+
 class Reason(StrEnum):
     STATED = "stated"
     BEGUN = "begun"

@@ -179,8 +179,8 @@ def not_subscribable(kb: KnowledgeBase, speech: Speech, today: date, year: int) 
         text = speech.pick(
             f"ปีงบประมาณ พ.ศ. {year} เริ่มไปแล้ว {cite(kb, speech, CALENDAR_SOURCE)} จึงไม่มีกำหนดการรับคำขอให้แจ้งเตือน{e}\n"
             + begun_inference(kb, speech),
-            f"FY {year} has already begun {cite(kb, speech, CALENDAR_SOURCE)}, so there is no request schedule to notify.\n"
-            + begun_inference(kb, speech),
+            f"FY {year} has already begun {cite(kb, speech, CALENDAR_SOURCE)}, so there is no request schedule "
+            "to notify.\n" + begun_inference(kb, speech),
         )
         ids = [i for i in (CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE) if i in kb.sources]
     elif info is not None and info.status is not None and not info.status.accepting:
