@@ -105,9 +105,9 @@ def main() -> int:
     else:
         first_round = whole
     p99 = percentile(whole, 99)
-    print(
-        f"{'respond (whole)':<26} {percentile(whole, 50):>8.3f} {p99:>8.3f}   target p99 <= 3 ms: {'met' if p99 <= 3 else 'MISSED'}"
-    )
+    verdict = "met" if p99 <= 3 else "MISSED"
+    label = "respond, later rounds" if whole is not first_round else "respond (whole)"
+    print(f"{label:<26} {percentile(whole, 50):>8.3f} {p99:>8.3f}   target p99 <= 3 ms: {verdict}")
     runs = []
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", STARTUP], cwd=REPO, capture_output=True, text=True, check=True)

@@ -59,6 +59,8 @@ _GENERIC_CLAIM = re.compile(
     r"ตอนนั้น|นั้น|ตอน|จริง|ถูก|ต้อง|ใช่|ครับ|ค่ะ|คะ|นะ|เลย|เขา|ท่าน|ผม|ดิฉัน|หนู|เรา|so|yes|right|correct|true|was|were"
     r"|is|are|the|a|an|it|he|she|they|that|this|in|of|by|did|do|does|i|then"
 )
+# Relative years counted from the year just discussed rather than from today.
+_FROM_THE_LAST = re.compile(r"ถัดไป|ถัดจาก|ก่อนหน้านั้น|following|after that|before that|the one after|the one before")
 _INSTEAD = re.compile(r"แทน|instead|rather than|เปลี่ยนเป็น")
 # Rules whose answers do not rest on the router's reading: follow-ups of a frame, a knowledge question asked
 # word for word, an empty message, the steps of the guided check.
@@ -561,6 +563,10 @@ class Assistant:
         f = d.frame
         assert f is not None
         year = self._bare_year(d) if not d.slots.times else d.slots.times[0].fiscal_year
+        ref = d.slots.times[0] if d.slots.times else None
+        if ref is not None and f.fiscal_year is not None and _FROM_THE_LAST.search(ref.text):
+            # "ปีถัดไป", "the following year": after the year just answered, not after this one.
+            year = f.fiscal_year + ref.fiscal_year - fiscal_year_of(d.turn.today)
         return self._replay(d, f, year=year, guidelines=list(d.slots.guidelines), body=d.slots.body, act=act)
 
     def _replay(

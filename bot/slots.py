@@ -55,6 +55,11 @@ NAMED_BODY_MAX_CHARS = 60
 CONTEXT_BELOW = 45.0  # a message matching an entry this well on its own needs no context
 CONTEXT_AT_LEAST = 45.0  # ... and with the last question's words the match must reach this
 CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
+# Words that point back at what was just said ("ในคณะนั้น", "what did he say"): the last question fills them in.
+_REFERS_BACK = frozenset(
+    {"นั้น", "ดังกล่าว", "เขา", "เค้า", "ท่าน", "ที่ว่า", "that", "it", "he", "she", "they", "his", "her", "their",
+     "its", "those", "them", "him"}
+)  # fmt: skip
 VOTE_SURE = 0.6  # the entry model's probability that counts as a vote against the matcher ...
 VOTE_AGREES = 0.3  # ... and for the matcher's own first choice
 VOTE_SCORE = 50.0  # the match score a voted entry gets: enough to answer
@@ -166,7 +171,9 @@ class SlotReader:
         matches = tuple(self.index.search(a, limit=3))
         in_context = False
         best = matches[0].score if matches else 0.0
-        if context and best < CONTEXT_BELOW and 0 < len(a.content) <= CONTEXT_MAX_TOKENS:
+        refers_back = any(t in _REFERS_BACK for t in a.tokens)
+        short = 0 < len(a.content) <= CONTEXT_MAX_TOKENS
+        if context and short and (best < CONTEXT_BELOW or refers_back):
             joined = tuple(self.index.search(self.analyzer.analyze(f"{context} {a.raw}"), limit=3))
             if joined and joined[0].score >= max(best, CONTEXT_AT_LEAST):
                 matches, in_context = joined, True

@@ -287,18 +287,18 @@ def _word_years(text: str, out: list[tuple[int, int, object]]) -> None:
 _FY_TH = r"ปี(?:งบ(?:ประมาณ)?)?ฯ?"  # ปี, ปีงบ, ปีงบประมาณ, ปีงบฯ
 _FY_ANY = rf"(?:{_FY_TH}|fy)"
 _FY_EN = r"(?:fiscal year|budget year|fy|year)"
-# A count in words is written against ปี ("สามปีงบก่อน"); "เรื่องหนึ่ง ปีงบที่แล้ว" is not one year back. After อีก
-# a count may follow it directly (อีกสามปีงบ); elsewhere a number word is not the end of another word (the ร้อย
-# of เรียบร้อย, the พัน of ผูกพัน).
-_COUNT_AFTER_WORD = rf"(?P<n>\d{{1,2}}|{_NUM_WORD}(?!\s))"
-_COUNT = rf"(?P<n>\d{{1,2}}|(?<![\u0e01-\u0e4e]){_NUM_WORD}(?!\s))"
+# A count in words is written against ปี ("สามปีงบก่อน"); "เรื่องหนึ่ง ปีงบที่แล้ว" is not one year back. Thai runs
+# words together ("ของสามปีงบก่อน"), but a count that starts with ร้อย or พัน right after a letter is the end of
+# another word (เรียบร้อย, ผูกพัน): read as a count it would hide the ปีที่แล้ว after it.
+_COUNT_WORD = rf"(?:(?!ร้อย|พัน)|(?<![\u0e01-\u0e4e])){_NUM_WORD}"
+_COUNT = rf"(?P<n>\d{{1,2}}|{_COUNT_WORD}(?!\s))"
 _COUNT_EN = r"(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven|eight|nine|ten)"
 # (pattern, delta, calendar): a counted pattern's delta is the sign, its group n the count. At one position the
 # first alternative that matches wins, so longer phrases come first (ปีหน้าโน้น before ปีหน้า). No pattern
 # starts with a lookbehind, which would keep the engine from skipping quickly to the characters that can start
 # one; word boundaries are checked after the match (_relative_boundary_ok).
 _RELATIVE_PATTERNS: tuple[tuple[str, int, bool], ...] = (
-    (rf"อีก\s?{_COUNT_AFTER_WORD}\s?ปีงบ(?:ประมาณ)?ฯ?(?!\s?(?:นี้|หน้า|ปัจจุบัน|ถัดไป|ที่แล้ว|ก่อน))", +1, False),
+    (rf"อีก\s?{_COUNT}\s?ปีงบ(?:ประมาณ)?ฯ?(?!\s?(?:นี้|หน้า|ปัจจุบัน|ถัดไป|ที่แล้ว|ก่อน))", +1, False),
     # "2 ปีงบก่อนหน้านี้" is two back: the count must win over the uncounted ปีงบก่อนหน้า inside it.
     (rf"{_COUNT}\s?{_FY_ANY}\s?(?:ที่แล้ว|ก่อนหน้า(?:นี้)?|ก่อน(?!\s?ๆ))", -1, False),
     # "ปีงบถัดจากปีหน้า(อีกที)": one after next year; "ปีงบถัดจากปีนี้": next year.
@@ -706,7 +706,7 @@ _RE_REL_MONTH = re.compile(
     r"เดือน\s?(?:(?P<next>หน้า|ถัดไป|ต่อไป)|(?P<this>นี้|ปัจจุบัน)"
     r"|(?P<last>ที่แล้ว|ที่ผ่านมา|ก่อนหน้า(?:นี้)?|ก่อน(?!\s?ๆ)))"
     rf"|อีก\s?(?P<n_in>\d{{1,2}}|{_NUM_WORD})\s?เดือน"
-    rf"|(?P<n_ago>\d{{1,2}}|(?<![\u0e01-\u0e4e]){_NUM_WORD})\s?เดือน\s?ที่แล้ว"
+    rf"|(?P<n_ago>\d{{1,2}}|{_COUNT_WORD})\s?เดือน\s?ที่แล้ว"
     r"|(?:(?P<en_next>next|the coming|coming|upcoming)|(?P<en_this>this|current|the current)"
     r"|(?P<en_last>last|previous|the previous)) month(?![a-z])"
     rf"|in (?P<en_in>\d{{1,2}}|{_EN_COUNT_WORDS}) months?(?![a-z])"

@@ -228,7 +228,8 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("สองปีงบที่แล้ว", [R(2568)]),
     ("three FYs ago", [R(2567)]),
     ("ส่งเรียบร้อยปีที่แล้ว", [R(2569)]),  # the ร้อย of เรียบร้อย is no count
-    ("เรื่องหนึ่งปีงบที่แล้ว", [R(2569)]),
+    ("ย้อนหลังไปของสามปีงบก่อน", [R(2567)]),  # a count run into the word before it
+    ("เมื่อยี่สิบปีก่อน", NO),  # twenty years back: an age, not a fiscal year
     # --- counted further on, other ways
     ("ปีงบถัดจากปีหน้า", [R(2572)]),
     ("ปีงบถัดจากปีหน้าอีกที", [R(2572)]),
