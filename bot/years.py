@@ -79,7 +79,7 @@ def read_years(text: str, today: date, *, normalized: bool = False, relative: bo
     mentions: list[YearMention] = []
     seen: set[int] = set()
     for ref in read_time(text, today, normalized=normalized):
-        is_relative = ref.kind in ("relative_fiscal", "relative_calendar")
+        is_relative = ref.how == "relative"  # a relative month or part of a year too, whatever its kind
         if (is_relative and not relative) or ref.how.endswith("_no_year"):
             continue
         year = ref.fiscal_year
