@@ -61,6 +61,8 @@ _GENERIC_CLAIM = re.compile(
 )
 # Relative years counted from the year just discussed rather than from today.
 _FROM_THE_LAST = re.compile(r"ถัดไป|ถัดจาก|ก่อนหน้านั้น|following|after that|before that|the one after|the one before")
+# "72 ด้วย", "also FY2028": the same again, for another year.
+_ALSO = re.compile(r"ด้วย|\balso\b|\btoo\b|as well|อีกปี")
 _INSTEAD = re.compile(r"แทน|instead|rather than|เปลี่ยนเป็น")
 # Rules whose answers do not rest on the router's reading: follow-ups of a frame, a knowledge question asked
 # word for word, an empty message, the steps of the guided check.
@@ -755,6 +757,20 @@ class Assistant:
         parts = [p.model_copy(update={"intent": "guideline_info.number"}) for p in parts]
         return combine(parts, d.turn.language), d.state
 
+    def _guideline_years(self, d: Decision, answer: Answer) -> Answer:
+        """A question about the guidelines of a year the sources give none for: say so first."""
+        years = {y for g in self.kb.guidelines.values() for y in g.fiscal_years}
+        asked = [t.fiscal_year for t in _with_year(d.slots.times) if t.fiscal_year not in years]
+        if not asked or not years:
+            return answer
+        t = d.turn
+        given = ", ".join(str(y) for y in sorted(years))
+        note = t.pick(
+            f"เอกสารให้แนวทางไว้สำหรับปีงบประมาณ พ.ศ. {given} เท่านั้น ไม่มีข้อมูลแนวทางของปีงบประมาณ พ.ศ. {asked[0]}{t.end}\n",
+            f"The sources give the guidelines for FY {given} only; they have no information on FY {asked[0]}'s.\n",
+        )
+        return answer.model_copy(update={"text": note + answer.text, "confidence": min(answer.confidence, 0.5)})
+
     def compose_guideline_number(self, d: Decision) -> Reply:
         n = d.slots.guidelines[0]
         entry = self.faq.get(f"guideline-{n}")
@@ -788,7 +804,7 @@ class Assistant:
         entry = self.faq.get(OVERVIEW_ENTRY)
         if entry is None:
             return fallback(self.kb, d.turn), d.state
-        return self._entry_answer(d.turn, entry, 90.0), d.state
+        return self._guideline_years(d, self._entry_answer(d.turn, entry, 90.0)), d.state
 
     def compose_guided_start(self, d: Decision) -> Reply:
         return guided.start(self.kb, d.turn, d.state)
@@ -861,7 +877,10 @@ class Assistant:
     def compose_entry(self, d: Decision) -> Reply:
         entry = self._best_entry(d)
         assert entry is not None
-        return self._entry_answer(d.turn, entry, _calibrated(list(d.slots.matches))), d.state
+        answer = self._entry_answer(d.turn, entry, _calibrated(list(d.slots.matches)))
+        if entry_topic(entry) == "guideline_info":
+            answer = self._guideline_years(d, answer)
+        return answer, d.state
 
     def compose_did_you_mean(self, d: Decision) -> Reply:
         return did_you_mean(self.faq, d.turn, list(d.slots.matches)), d.state

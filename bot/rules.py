@@ -205,7 +205,7 @@ def rules() -> list[Rule]:
         Rule("calendar.now", lambda d: d.is_("calendar"), lambda d: a(d).compose_calendar_now(d)),
         Rule(
             "status.several_years",
-            lambda d: d.is_("status") and len(d.slots.years) > 1 and d.slots.times[0].kind != "span",
+            lambda d: d.is_("status") and len(d.slots.years) > 1 and d.slots.joined and d.slots.times[0].kind != "span",
             lambda d: a(d).compose_status_years(d),
         ),
         Rule("status.relative_year", lambda d: d.is_("status") and _relative(d), lambda d: a(d).compose_status(d)),

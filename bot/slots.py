@@ -55,6 +55,8 @@ NAMED_BODY_MAX_CHARS = 60
 CONTEXT_BELOW = 45.0  # a message matching an entry this well on its own needs no context
 CONTEXT_AT_LEAST = 45.0  # ... and with the last question's words the match must reach this
 CONTEXT_MAX_TOKENS = 8  # only a short message leaves words out
+# What joins two times into one subject of a question.
+_JOINS = re.compile(r"\s?(?:กับ|และ|หรือ|แล้วก็|and|or|vs\.?|,|/|-|–|ถึง|to)\s?(?:ปี(?:งบ(?:ประมาณ)?)?\s?)?")
 # Words that point back at what was just said ("ในคณะนั้น", "what did he say"): the last question fills them in.
 _REFERS_BACK = frozenset(
     {"นั้น", "ดังกล่าว", "เขา", "เค้า", "ท่าน", "ที่ว่า", "that", "it", "he", "she", "they", "his", "her", "their",
@@ -79,6 +81,7 @@ class Slots:
     cues: frozenset[str]  # names of the knowledge's cue lists with a phrase in the message
     evidence: Evidence
     in_context: bool = False  # the matches were found with the last question's words added
+    several_joined: bool = False  # two or more times joined by "กับ", "และ", "หรือ", "and", a comma or a dash
 
     @property
     def years(self) -> list[int]:
@@ -94,7 +97,14 @@ class Slots:
         """The time a status question asks about: a fiscal year named as one wins over a date beside it ("วันนี้
         21 พ.ย. แล้ว ปีงบ 71 เปิดหรือยัง")."""
         named = [t for t in self.times if t.kind in ("fiscal_year", "relative_fiscal")]
+        if len(named) > 1 and not self.joined:
+            return named[-1]  # "ปีที่แล้วยื่นไม่ทัน ปีงบนี้ยังทันไหม": the year the question ends on
         return named[0] if named else (self.times[0] if self.times else None)
+
+    @property
+    def joined(self) -> bool:
+        """Several times joined as one subject ("ปีนี้กับปีหน้า", "FY70 and FY71", "2566-2567")."""
+        return self.several_joined
 
     @property
     def best(self) -> float:
@@ -211,13 +221,16 @@ class SlotReader:
             cues=cues,
             in_context=in_context,
         )
-        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context)
+        joined = any(
+            _JOINS.fullmatch(a.normalized[x.end : y.start]) is not None for x, y in zip(times, times[1:], strict=False)
+        )
+        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context, joined)
 
     def _with_vote(self, a: Analyzed, matches: tuple[Match, ...]) -> tuple[Match, ...]:
         """The matcher's entries with the entry model's vote: a sure vote for the matcher's own first choice makes
         a middling match clear; a sure vote for another entry puts it first, unless the matcher is sure itself."""
-        if not any(len(t) > 2 and not t.replace(".", "").isdigit() for t in a.content):
-            return matches  # "2", "ok": too little for a vote
+        if len(a.content) < 2 or not any(len(t) > 2 and not t.replace(".", "").isdigit() for t in a.content):
+            return matches  # "2", "คณะกรรมการ": a word names a topic, not a question; too little for a vote
         vote = self.entry_vote(a)
         if vote is None or vote[0] not in self.faq:
             return matches
