@@ -89,6 +89,7 @@ class Assistant:
         *,
         voice: Voice | None = None,
         router: IntentModel | None = None,
+        advisor: LinearModel | None = None,
     ) -> None:
         self.kb = kb
         self.analyzer = analyzer
@@ -98,7 +99,7 @@ class Assistant:
         # naming any other year asks about something the entry does not cover. Filled while indexing.
         self.entry_years: dict[str, set[int]] = {}
         self.index = QuestionIndex(self._variants())
-        self.advisor = GuidelineAdvisor(kb.guidelines, kb.outside_guidelines, analyzer, LinearModel.load())
+        self.advisor = GuidelineAdvisor(kb.guidelines, kb.outside_guidelines, analyzer, advisor or LinearModel.load())
         self.router = IntentRouter(router or IntentModel.load())
         self.slots = SlotReader(kb, analyzer, self.index, self.faq, self.advisor, self.router.entry)
         self.rules: list[Rule] = rules()
@@ -121,10 +122,16 @@ class Assistant:
             release_free_memory()
 
     @classmethod
-    def build(cls, kb: KnowledgeBase, *, polite_particle: str = "ค่ะ", router: IntentModel | None = None) -> Assistant:
-        return cls(
-            kb, TextAnalyzer(kb.synonyms, vocabulary(kb)), voice=Voice.from_setting(polite_particle), router=router
-        )
+    def build(
+        cls,
+        kb: KnowledgeBase,
+        *,
+        polite_particle: str = "ค่ะ",
+        router: IntentModel | None = None,
+        advisor: LinearModel | None = None,
+    ) -> Assistant:
+        analyzer = TextAnalyzer(kb.synonyms, vocabulary(kb))
+        return cls(kb, analyzer, voice=Voice.from_setting(polite_particle), router=router, advisor=advisor)
 
     def warm(self) -> None:
         self.analyzer.warm()

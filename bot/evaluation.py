@@ -265,6 +265,7 @@ def _is_writer_file(path: Path) -> bool:
 def _run_writers(settings: Settings, path: Path, *, verbose: bool, held_out: bool) -> int:
     """Writers' files: single messages and conversations (see bot.writer_eval)."""
     from bot.knowledge.loader import load_knowledge
+    from bot.advisor import LinearModel
     from bot.router import IntentModel
     from bot.terminal import load_assistant
     from bot.writer_eval import Report, evaluate_file, format_report
@@ -274,8 +275,8 @@ def _run_writers(settings: Settings, path: Path, *, verbose: bool, held_out: boo
     if held_out:
         kb = load_knowledge(settings.knowledge_dir)
 
-        def build(model: IntentModel) -> Assistant:
-            return Assistant.build(kb, polite_particle=settings.polite_particle, router=model)
+        def build(model: IntentModel, advisor: LinearModel) -> Assistant:
+            return Assistant.build(kb, polite_particle=settings.polite_particle, router=model, advisor=advisor)
 
         report = held_out_report(build, files)
         print(format_report(report, title="writers held out of training", verbose=verbose))

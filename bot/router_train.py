@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from bot.advisor import LinearModel
 from bot.analysis import TextAnalyzer
 from bot.knowledge.loader import KnowledgeBase, load_knowledge
 from bot.router import ACTS, FEATURES_VERSION, INTENTS, MODEL_FILE, Context, IntentModel, features
@@ -296,6 +297,13 @@ def held_out_models(kb: KnowledgeBase, examples: list[Example]) -> Iterable[tupl
         data = fit([featurize(e) for e in train_set], [e.label for e in train_set])
         data["entries"] = fit([entry_features(featurize, e) for e in entry_set], [e.label for e in entry_set])
         yield w, IntentModel.from_json(data), featurize
+
+
+def held_out_advisor(kb: KnowledgeBase, writer: str) -> LinearModel:
+    """The guideline advisor trained without one writer's project descriptions."""
+    from bot.advisor_train import train as train_advisor
+
+    return LinearModel.from_json(train_advisor(kb, exclude_writer=writer))
 
 
 def held_out_report(kb: KnowledgeBase | None = None) -> HeldOut:

@@ -213,10 +213,11 @@ def format_report(report: Report, *, title: str = "writers", verbose: bool = Fal
     return "\n".join(lines)
 
 
-def held_out(build: Callable[[Any], Assistant], files: list[Path]) -> Report:
-    """Each writer's set answered by an assistant whose router never saw that writer."""
+def held_out(build: Callable[[Any, Any], Assistant], files: list[Path]) -> Report:
+    """Each writer's set answered by an assistant whose router, entry model and guideline advisor never saw that
+    writer."""
     from bot.knowledge.loader import load_knowledge
-    from bot.router_train import all_examples, held_out_models
+    from bot.router_train import all_examples, held_out_advisor, held_out_models
     from bot.settings import DEFAULT_KNOWLEDGE_DIR
 
     kb = load_knowledge(DEFAULT_KNOWLEDGE_DIR)
@@ -224,5 +225,5 @@ def held_out(build: Callable[[Any], Assistant], files: list[Path]) -> Report:
     report = Report()
     for writer, model, _ in held_out_models(kb, all_examples(kb)):
         if writer in by_writer:
-            report.extend(evaluate_file(build(model), by_writer[writer]))
+            report.extend(evaluate_file(build(model, held_out_advisor(kb, writer)), by_writer[writer]))
     return report
