@@ -139,7 +139,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from bot.knowledge.loader import KnowledgeLoadError, load_knowledge
 
     try:  # a broken knowledge base: say which file and line, here, rather than as a start-up traceback
-        load_knowledge(settings.knowledge_dir)
+        load_knowledge(settings.knowledge_dir, settings.sources_dir)  # the cited documents too
     except KnowledgeLoadError as exc:
         print(f"budgetbot: cannot start: the knowledge base has errors:\n{exc}", file=sys.stderr)
         return 2
