@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -156,13 +157,17 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # default one the process would die "killed by SIGTERM" after a clean shutdown. Exit 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     if workers > 1:
+        from handlers.metrics import prepare_multiprocess
+
+        prepare_multiprocess()  # every worker's figures in /metrics, whichever worker is asked
+        os.environ["BUDGETBOT_CONSOLE_URL"] = console_url  # the port is bound before the workers start
         # Several workers need an import string; settings come from the environment in each.
         uvicorn.run("handlers.app:create_app", factory=True, workers=workers, **options)
-    else:
-        from handlers.app import create_app
+        return 0
+    from handlers.app import create_app
+    from handlers.logs import serve_until_stopped
 
-        uvicorn.run(create_app(settings, console_url=console_url), **options)
-    return 0
+    return serve_until_stopped(create_app(settings), console_url, options)  # "ready" once the port is bound
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -21,7 +21,13 @@ HOST_PATH = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(p) for p in HOST_PRE
 SETTING = re.compile(r"\b((?:BUDGETBOT|LINE|TELEGRAM)_[A-Z0-9_]*[A-Z0-9])\b")
 DEPLOY_FILE = re.compile(r"(?<![\w/.-])deploy/([\w./-]*[\w])")
 # Files in deploy/ whose host paths must all be in the README (what an operator installs or runs).
-INSTALLED = ("budgetbot.service", "budgetbot-backup.service", "budgetbot-backup.timer", "budgetbot.env.example", "setup")
+INSTALLED = (
+    "budgetbot.service",
+    "budgetbot-backup.service",
+    "budgetbot-backup.timer",
+    "budgetbot.env.example",
+    "setup",
+)
 # Settings that only tests or the container set, never an operator on a host.
 NOT_FOR_OPERATORS = {"LINE_API_BASE_URL", "LINE_DATA_API_BASE_URL", "TELEGRAM_API_BASE_URL", "BUDGETBOT_TODAY"}
 
