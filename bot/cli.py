@@ -65,8 +65,12 @@ def _parser() -> argparse.ArgumentParser:
 
     line = sub.add_parser("line", help="LINE channel set-up")
     line_sub = line.add_subparsers(dest="line_command", required=True)
-    rm = line_sub.add_parser("rich-menu", help="create the rich menu, upload its image and set it as default")
-    rm.add_argument("--image-out", type=Path, default=None, help="also save the drawn image here")
+    rm = line_sub.add_parser(
+        "rich-menu", help="create the rich menu and make it the default, deleting the ones it made before"
+    )
+    rm.add_argument(
+        "--image-out", type=Path, default=None, help="write the image here as a preview (only that, with no token)"
+    )
 
     tg = sub.add_parser("telegram", help="Telegram channel set-up")
     tg_sub = tg.add_subparsers(dest="telegram_command", required=True)
