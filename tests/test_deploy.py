@@ -1432,3 +1432,56 @@ def test_backup_keep_removes_only_older_backups(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     newest = Path(result.stdout.strip())
     assert sorted(p.name for p in backups.iterdir()) == sorted([old[-1].name, newest.name, unrelated.name])
+
+
+def test_backup_keep_1_twice_in_one_second_keeps_the_newest(tmp_path: Path) -> None:
+    """The issue's case: the second backup of the second used to sort before the first, was deleted by its own
+    --keep 1, and the command then failed with a traceback."""
+    url = f"sqlite:///{tmp_path}/data/budgetbot.sqlite3"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    backups = tmp_path / "backups"
+    made = []
+    for _ in range(3):
+        result = run_tool("backup", "--keep", "1", str(backups), env=tool_env(url, tmp_path), cwd=tmp_path)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        made.append(Path(result.stdout.strip()))
+        assert [p.name for p in backups.iterdir()] == [made[-1].name], "the one just made is the one kept"
+    assert made == sorted(made, key=lambda p: p.name), "names sort by time"
+
+
+def test_backup_names_sort_by_time_and_keep_counts_an_older_releases_names(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/data/budgetbot.sqlite3"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    # An older release's names: ...Z, then ...Z-2 for a second backup in the same second.
+    older = ["budgetbot-20260101T000000Z.sqlite3", "budgetbot-20260101T000000Z-2.sqlite3"]
+    for name in older:
+        shutil.copyfile(tmp_path / "data" / "budgetbot.sqlite3", backups / name)
+    result = run_tool("backup", "--keep", "2", str(backups), env=tool_env(url, tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    newest = Path(result.stdout.strip()).name
+    assert re.fullmatch(r"budgetbot-\d{8}T\d{6}\.\d{6}Z\.sqlite3", newest)
+    assert sorted(p.name for p in backups.iterdir()) == sorted([older[1], newest]), "the -2 one was the later"
+
+
+def test_restore_refuses_while_a_server_runs_on_the_database_unless_forced(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    backups = tmp_path / "backups"
+    with running_server(env, tmp_path):
+        tool = tool_env(f"sqlite:///{tmp_path}/data/budgetbot.sqlite3", tmp_path)
+        made = run_tool("backup", str(backups), env=tool, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        backup_file = made.stdout.strip()
+        refused = run_tool("restore", "--yes", backup_file, env=tool, cwd=tmp_path)
+        assert refused.returncode == 1, refused.stderr
+        assert "running" in refused.stderr and "--force" in refused.stderr and "Traceback" not in refused.stderr
+        forced = run_tool("restore", "--yes", "--force", backup_file, env=tool, cwd=tmp_path)
+        assert forced.returncode == 0, forced.stderr
+    # Stopped (its heartbeat row is gone with a clean stop): restored without --force.
+    after = run_tool("restore", "--yes", backup_file, env=tool, cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
