@@ -64,7 +64,7 @@ def test_compose_runs_two_instances_of_the_image_on_one_postgresql_behind_nginx(
         assert app["depends_on"]["db"]["condition"] == "service_healthy"
         assert "./sources:/srv/budgetbot/sources:ro" in app["volumes"]
         assert env["BUDGETBOT_SOURCES_DIR"] == "/srv/budgetbot/sources"
-        assert app["restart"] == "on-failure"
+        assert app["restart"] == "on-failure:5"
     data = [next(v for v in app["volumes"] if v.endswith(":/var/lib/budgetbot")) for app in apps]
     assert len(set(data)) == 2, "each instance its own data volume"
     for volume in data:
