@@ -217,6 +217,21 @@ def test_the_image_builds_without_a_registry_and_answers_a_question(tmp_path: Pa
         answer = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": "ปีงบ 66 ยังยื่นได้ไหม"}, timeout=30)
         assert answer.status_code == 200, answer.text
         assert answer.json()["kind"] == "fiscal_year_status" and answer.json()["fiscal_year"] == 2566
+        # deploy/backup runs inside the image too, beside the running server, as its user.
+        backup = _run(
+            [
+                "buildah",
+                "run",
+                "--isolation=chroot",
+                container,
+                "--",
+                "/opt/budgetbot/deploy/backup",
+                "/var/lib/budgetbot/backups",
+            ],
+            timeout=300,
+        )
+        assert backup.returncode == 0, backup.stderr
+        assert backup.stdout.strip().startswith("/var/lib/budgetbot/backups/budgetbot-")
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
         assert any(r["message"].startswith("budgetbot is ready") for r in lines), "JSON logs, ready after the bind"
     finally:
