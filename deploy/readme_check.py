@@ -5,8 +5,9 @@ It fails when
 - the section names a file `deploy/...` that is not there, a setting that the env file example does not name
   (commented out or not), or a path on the host (/opt/budgetbot/..., /etc/budgetbot/..., /var/lib/budgetbot,
   /srv/budgetbot/..., /var/backups/budgetbot) that no file in deploy/ makes or uses;
-- a unit, the env file example, deploy/setup or the compose file needs a host path the section does not name,
-  the env file example names a setting the README does not describe, or a file in deploy/ is never named.
+- a unit, the env file example or deploy/setup needs a host path the section does not name, a unit sets an
+  environment variable it does not name, the env file example names a setting the README does not describe, or
+  a file in deploy/ is never named.
 """
 
 from __future__ import annotations
@@ -92,6 +93,15 @@ def problems(readme: str, deploy: Path, repo: Path = REPO) -> list[str]:
                 continue
             if path not in named_paths and not any(n.startswith(path + "/") for n in named_paths):
                 out.append(f"deploy/{name} needs {path}, which README's Deploying does not name")
+    for name in INSTALLED:
+        if not name.endswith((".service", ".timer")):
+            continue
+        for line in deploy_text.get(name, "").splitlines():
+            if line.startswith("Environment="):
+                for assignment in line.removeprefix("Environment=").split():
+                    key = assignment.split("=", 1)[0]
+                    if key not in text:
+                        out.append(f"deploy/{name} sets {key}, which README's Deploying does not name")
     for key in sorted(keys - NOT_FOR_OPERATORS):
         if not re.search(rf"`{key}`|\b{key}\b", readme):
             out.append(f"deploy/budgetbot.env.example has {key}, which the README does not describe")

@@ -1126,6 +1126,9 @@ def test_the_readme_checker_catches_each_kind_of_disagreement(tmp_path: Path) ->
     )
     assert any("/srv/budgetbot/run" in p for p in problems(readme, deploy))
     shutil.copy(DEPLOY / "budgetbot.service", unit)
+    unit.write_text(unit.read_text().replace("Environment=PYTHAINLP_READ_ONLY=1", "Environment=MALLOC_ARENA_MAX=2"))
+    assert any("MALLOC_ARENA_MAX" in p for p in problems(readme, deploy))
+    shutil.copy(DEPLOY / "budgetbot.service", unit)
     example = deploy / "budgetbot.env.example"
     example.write_text(example.read_text() + "\nBUDGETBOT_UNDOCUMENTED=1\n")
     assert any("BUDGETBOT_UNDOCUMENTED" in p for p in problems(readme, deploy))
