@@ -264,8 +264,8 @@ def _is_writer_file(path: Path) -> bool:
 
 def _run_writers(settings: Settings, path: Path, *, verbose: bool, held_out: bool) -> int:
     """Writers' files: single messages and conversations (see bot.writer_eval)."""
-    from bot.knowledge.loader import load_knowledge
     from bot.advisor import LinearModel
+    from bot.knowledge.loader import load_knowledge
     from bot.router import IntentModel
     from bot.terminal import load_assistant
     from bot.writer_eval import Report, evaluate_file, format_report
