@@ -9,6 +9,7 @@ topic of the frame it follows ("status.why").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -85,6 +86,12 @@ class Rule:
     name: str
     when: Callable[[Decision], bool]
     compose: Callable[[Decision], Reply]
+
+
+# "ปีงบไหน", "which years": asking which year, not about one.
+_WHICH_YEAR = re.compile(
+    r"ปี(?:งบ(?:ประมาณ)?)?\s?(?:ไหน|ใด)|\bwhich (?:fiscal |budget )?years?\b|\bwhat (?:fiscal )?years\b"
+)
 
 
 def _relative(d: Decision) -> bool:
@@ -193,7 +200,15 @@ def rules() -> list[Rule]:
         ),
         Rule(
             "status.open_years",
-            lambda d: d.is_("status", "calendar") and not d.slots.times and d.cue("calendar_open"),
+            lambda d: (
+                d.is_("status", "calendar")
+                and not d.slots.times
+                and (
+                    d.cue("calendar_open")
+                    or d.is_("status")
+                    and _WHICH_YEAR.search(d.turn.question.normalized) is not None
+                )
+            ),
             lambda d: a(d).compose_open_years(d),
         ),
         Rule("calendar.date", lambda d: d.is_("calendar") and _dated(d), lambda d: a(d).compose_calendar_date(d)),

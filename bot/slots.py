@@ -275,6 +275,8 @@ class SlotReader:
         m = _BODY_EN.search(a.normalized)
         if m is not None:
             body = m.group(1)
+        elif a.normalized.isascii():
+            body = max(named, key=len)  # "what about a foundation?": the kind of body named is the body
         else:
             text, pos, start, end = a.normalized, 0, None, None
             preambles = self.cue_sets["preamble"]
