@@ -5,24 +5,32 @@ text (see bot.thai.normalize: lower-case, Thai digits as ASCII, Thai abbreviatio
 and "พ.ศ." is "พศ") and gives one `TimeRef` per expression, with its span in that text.
 
 What is read:
-- Years. 4 digits 2500..2699 are B.E. ("be"); 1990..2156 are C.E.: after a fiscal cue (fy, fiscal year, ปีงบ,
-  ปีงบประมาณ, งบ, งปม, ...) a fiscal year in C.E. ("fy_ce": FY2027 = FY 2570), otherwise a calendar year
-  ("ce": 2027, ค.ศ. 2027, ปี 2027), whose `fiscal_year` is the same number (2570) and which touches two fiscal
-  years. Two digits only after a cue (ปี, ปีงบ, งบปี, งปม, fy, fiscal year, พ.ศ., ค.ศ.): 50..99 are B.E. 25xx
-  ("be_short"); after fy / fiscal year / ค.ศ., 00..49 are C.E. 20xx. An apostrophe marks a short year ("FY'71",
-  "'71", "fy'23": "apostrophe"; a bare "'23" is not read). Thai number words after a year cue ("ปีงบเจ็ดสิบเอ็ด",
-  "ปีงบประมาณสองพันห้าร้อยเจ็ดสิบ": "thai_words", converted by pythainlp only when the text holds a number
-  word). English number words in a year's two halves, 2010..2099 ("twenty twenty-nine", "twenty twenty eight":
-  a calendar year, "ce"; after fy / fiscal year a fiscal year, "fy_ce"; not a bare "twenty twenty"). A bare
-  two-digit 60..99 as a whole word counts only in a question about applying or budgets ("66 ยังยื่นได้ไหม").
+- Years. 4 digits 2500..2699 are B.E. ("be"); 1990..2156 are C.E.: after a fiscal cue (fy, fiscal year,
+  financial year(s), budget year(s), ปีงบ, ปีงบประมาณ, งบ, งปม, the romanised ngob, ...) a fiscal year in C.E.
+  ("fy_ce": FY2027 = financial year 2027 = FY 2570), otherwise a calendar year ("ce": 2027, ค.ศ. 2027, ปี 2027),
+  whose `fiscal_year` is the same number (2570) and which touches two fiscal years. Two digits only after a cue
+  (ปี, ปีงบ, งบปี, งปม, ngob, fy, fiscal / financial / budget year, พ.ศ., ค.ศ.): 50..99 are B.E. 25xx
+  ("be_short": ngob 72 = FY 2572); after fy / fiscal, financial or budget year / ค.ศ., 00..49 are C.E. 20xx.
+  An apostrophe marks a short year ("FY'71", "'71", "fy'23": "apostrophe"; a bare "'23" is not read). Thai number
+  words after a year cue ("ปีงบเจ็ดสิบเอ็ด", "ปีงบประมาณสองพันห้าร้อยเจ็ดสิบ": "thai_words", converted by pythainlp
+  only when the text holds a number word). English number words in a year's two halves, 2010..2099 ("twenty
+  twenty-nine", "twenty twenty eight": a calendar year, "ce"; after fy / fiscal or financial year a fiscal year,
+  "fy_ce"; not a bare "twenty twenty"). A bare two-digit 60..99 as a whole word counts only in a question about
+  applying or budgets ("66 ยังยื่นได้ไหม").
   Ranges ("2563-2565", "ปี 63-65", "fy2022-2023") give one reference per end, the second read like the first.
+  A 4-digit year and the next one after "/" (2 or 4 digits) or a dash (2 digits) name one fiscal year, the one
+  that ends in the second ("pair", kind "fiscal_year"): 2027/28, 2027/2028, 2027-28, FY 2027/28, the 2027/28
+  financial year = FY 2571 (it ends in September 2028); ปีงบ 2569/70 = FY 2570. Years that are not consecutive
+  stay a range or a year ("2563-2565", "2027/29"), and so do a dash between two 4-digit years ("2022-2023") and
+  two-digit pairs ("ปี 66/67").
   A B.E. year is a fiscal year in this domain, whatever the cue (ปีการศึกษา 2566 too); only ปีปฏิทิน / calendar
   year makes it a calendar year.
 - Relative years ("relative"): ปีงบนี้ / ปีงบปัจจุบัน / FY ปัจจุบัน / current FY / this fiscal year (0), ปีงบหน้า /
   ปีงบฯ หน้า / ปีงบถัดไป / FY หน้า / next FY (+1), ปีงบถัดไปอีก / ปีหน้าโน้น / ปีงบถัดจากปีหน้า(อีกที) / the FY after
   next (+2), อีก 3 ปีงบ / อีกสามปีงบ / in 3 fiscal years / in 2 FYs / 2 FYs from now (+N), ปีงบที่แล้ว / ปีงบก่อนหน้า /
   FY ที่แล้ว / last FY / previous fiscal year (-1), สองปีงบก่อน / สองปีงบที่แล้ว / 2 ปีงบก่อนหน้านี้ / three FYs ago /
-  the year before last (-N). Plain ปีนี้ / ปีหน้า / ปีที่แล้ว / this year / next year mean fiscal years in this
+  the year before last (-N). Financial year and budget year read like fiscal year (the current financial year,
+  next budget year, in 3 financial years). Plain ปีนี้ / ปีหน้า / ปีที่แล้ว / this year / next year mean fiscal years in this
   domain (kind "relative_fiscal"); only an explicit calendar year (ปีปฏิทินนี้, next calendar year) is
   "relative_calendar".
 - Dates ("date"): 5/10/2569, 5/10/2026, 5-10-69, 2026-10-05, 5 ต.ค. 69, 5 ตุลาคม 2569, วันที่ 5 เดือนตุลาคม
@@ -94,7 +102,8 @@ class TimeRef:
     start: int  # its span in the text given
     end: int
     text: str  # text[start:end]
-    how: str  # be, be_short, ce, fy_ce, apostrophe, thai_words, relative, date(_no_year), month(_no_year), span(...)
+    # be, be_short, ce, fy_ce, apostrophe, pair, thai_words, relative, date(_no_year), month(_no_year), span(...)
+    how: str
     day: date | None = None  # a date: that date; a month: its first day; a span: its first day
     until: date | None = None  # a span: its last day
 
@@ -108,15 +117,29 @@ def _fy(d: date) -> int:
 
 # A whole number: not a piece of 1.3 or 2,409.3962 (a trailing full stop is fine).
 _RE_NUMBER = re.compile(r"(?<![\d.,])\d+(?!\d)(?![.,]\d)")
-_FISCAL_CUES = r"ปีงบประมาณ|ปีงบ|ปีงปม|งบประมาณปี|งบประมาณ|งปม|งบปี|งบ|(?<![a-z])fy|fiscal year|fiscal|budget year"
+_FISCAL_CUES = (
+    r"ปีงบประมาณ|ปีงบ|ปีงปม|งบประมาณปี|งบประมาณ|งปม|งบปี|งบ|(?<![a-z])fy|(?<![a-z])ngob"
+    r"|(?:fiscal|financial|budget) years?|fiscal"
+)
+# English cues after which a two-digit 00..49 is C.E. 20xx ("fy 27", "financial year 27"); ngob is Thai (งบ).
+_FISCAL_EN = frozenset(
+    {"fy", "fiscal", "fiscal year", "fiscal years", "financial year", "financial years", "budget year", "budget years"}
+)
 # Cues right before a number (one space and an apostrophe allowed), longest first so ปีงบประมาณ wins over ปี.
 _RE_CUE = re.compile(
     rf"(?:(?P<cal>ปีปฏิทิน|calendar year)|(?P<fiscal>(?:{_FISCAL_CUES})ฯ?)|(?P<year>ปี)|(?P<be>พศ)|(?P<ce>คศ))"
     r"\s?['’]?$"
 )
-_CUE_LOOKBACK = 16
+_CUE_LOOKBACK = 18
 _RE_FISCAL_BEFORE_BE = re.compile(rf"(?:{_FISCAL_CUES})ฯ?\s?$")
 _RE_RANGE_JOIN = re.compile(r"\s?(?:-|–|—|ถึง|to|/)\s?")
+# A fiscal year as two consecutive years, after a 4-digit first: "2027/28", "2027/2028", "2027-28", "2569/70".
+# A dash takes only two digits after it: "2022-2023" stays a range. No date's piece follows ("2027/28/5"); another
+# year may ("2027/28-2029/30").
+_RE_PAIR_SECOND = re.compile(
+    r"\s?(?:/\s?(?P<slash>\d{4}|\d{2})|[-–—]\s?(?P<dash>\d{2}))(?!\d)(?![.,]\d)(?![/-]\d{1,2}(?!\d))"
+)
+_RE_PAIR_CUE_AFTER = re.compile(r"\s?(?:(?:fiscal|financial|budget) years?|fy)(?![a-z])")
 _RE_MONEY_AFTER = re.compile(r"\s?(?:ล้าน|บาท|พัน|หมื่น|แสน|%|เปอร์เซ็นต์|percent|baht|million)")
 _RE_COUNT_AFTER = re.compile(
     r"\s?(?:หน่วยงาน|โครงการ|แผนงาน|กิจกรรม|รายการ|ราย|คน|ครั้ง|ปี|เดือน|วัน|ชั่วโมง|นาที|ข้อ|แห่ง|ระบบ|เรื่อง"
@@ -129,8 +152,9 @@ _RE_COUNT_AFTER_4 = re.compile(
 )
 # After a month only a unit makes the number a count ("ต.ค. 60 คน"); "ธ.ค. 2562 เรื่องอะไร" is a date.
 _RE_UNIT_AFTER = re.compile(r"\s?(?:คน|เครื่อง|ชุด|ชิ้น|คัน|ตัว|ราย(?!ละเอียด)|แห่ง|ครั้ง|people|units?)")
-_RE_COUNT_BEFORE = re.compile(r"(?:ข้อ|มาตรา|จำนวน|ทั้งหมด|หน้า|ที่|ละ|no|#)\s?$")
-_RE_COUNT_BEFORE_4 = re.compile(r"(?:จำนวน|ทั้งหมด|รวม|กว่า|ละ|no\.?|#)\s?$")
+# ละ is "per" (ปีละ, ร้อยละ), but not the end of และ ("and": "2566 และ 2570" are two years).
+_RE_COUNT_BEFORE = re.compile(r"(?:ข้อ|มาตรา|จำนวน|ทั้งหมด|หน้า|ที่|(?<!แ)ละ|no|#)\s?$")
+_RE_COUNT_BEFORE_4 = re.compile(r"(?:จำนวน|ทั้งหมด|รวม|กว่า|(?<!แ)ละ|no\.?|#)\s?$")
 _APPLY_WORDS = ("ยื่น", "ขอ", "รับ", "เปิด", "ปิด", "งบ", "ทัน", "ส่ง")
 # Thai phone numbers (02-612-6000, 081 234 5678, +66 2 612 6000): none of their digits is a year.
 _RE_PHONE = re.compile(r"(?<![\d.,])(?:\+66|0)[- ]?\d{1,2}(?:[- ]?\d{3,4}){1,2}(?!\d)")
@@ -186,6 +210,7 @@ class _Year:
     how: str
     reading: str  # be, be_short, fy_ce or ce: how the next end of a range is read
     calendar: bool
+    end: int | None = None  # a pair ("2027/28"): where its second year (and a cue after it) ends
 
 
 def _year_ref(text: str, y: _Year, end: int) -> TimeRef:
@@ -218,6 +243,8 @@ def _read_number(text: str, m: re.Match[str], prev: tuple[int, str, int, bool] |
             _RE_COUNT_AFTER_4.match(text, end) or _RE_COUNT_BEFORE_4.search(text, max(0, start - 10), start)
         ):
             return None  # "2000 คน", "จำนวน 2566"
+        if kind in (None, "fiscal", "year", "be", "ce") and (pair := _pair(text, end, n, kind)) is not None:
+            return _Year(pair[0], begin, "pair", "pair", False, pair[1])
         if _BE_MIN <= n <= _BE_MAX and kind != "ce":
             return _Year(n, begin, "be", "be", calendar_cue)
         if _CE_MIN <= n <= _CE_MAX and kind != "be":
@@ -226,7 +253,7 @@ def _read_number(text: str, m: re.Match[str], prev: tuple[int, str, int, bool] |
         return None
 
     how = "apostrophe" if apostrophe else None
-    fiscal_en = cue is not None and cue.group().rstrip(" '’") in ("fy", "fiscal year", "fiscal", "budget year")
+    fiscal_en = cue is not None and cue.group().rstrip(" '’") in _FISCAL_EN
     if kind in ("fiscal", "year", "be", "cal", "range:be_short") and 50 <= n <= 99:
         return _Year(2500 + n, begin, how or "be_short", "be_short", calendar_cue)
     if (fiscal_en or kind == "range:fy_ce") and n < 50:
@@ -238,6 +265,29 @@ def _read_number(text: str, m: re.Match[str], prev: tuple[int, str, int, bool] |
     if kind is None and not apostrophe and 60 <= n <= 99 and _standalone_short_year(text, start, end):
         return _Year(2500 + n, begin, "be_short", "be_short", False)
     return None
+
+
+def _pair(text: str, end: int, n: int, kind: str | None) -> tuple[int, int] | None:
+    """(B.E. fiscal year, end) of a fiscal year written as two consecutive years whose first, n, ends at end:
+    it is the fiscal year that ends in the second ("2027/28": FY 2571; "2569/70": FY 2570)."""
+    if end >= len(text) or text[end] not in " /-–—":  # cheap: most years are not pairs
+        return None
+    m = _RE_PAIR_SECOND.match(text, end)
+    if m is None:
+        return None
+    second = m.group("slash") or m.group("dash")
+    if int(second) != (n + 1 if len(second) == 4 else (n + 1) % 100):
+        return None  # "2563/65", "2027-29": not one fiscal year
+    if _BE_MIN <= n < _BE_MAX and kind != "ce":
+        fy = n + 1
+    elif _CE_MIN <= n < _CE_MAX and kind != "be":
+        fy = n + 1 + _BE
+    else:
+        return None
+    if _RE_MONEY_AFTER.match(text, m.end()) or _RE_COUNT_AFTER_4.match(text, m.end()):
+        return None
+    cue = _RE_PAIR_CUE_AFTER.match(text, m.end())  # "the 2027/28 financial year"
+    return fy, cue.end() if cue else m.end()
 
 
 def _standalone_short_year(text: str, start: int, end: int) -> bool:
@@ -254,14 +304,18 @@ def _standalone_short_year(text: str, start: int, end: int) -> bool:
 def _years(text: str, out: list[tuple[int, int, object]]) -> None:
     phones = [(p.start(), p.end()) for p in _RE_PHONE.finditer(text)] if "0" in text or "+" in text else []
     prev: tuple[int, str, int, bool] | None = None
+    taken = 0  # the end of a pair read: its second year is no year of its own
     for m in _RE_NUMBER.finditer(text):
-        if any(a <= m.start() < b for a, b in phones):
+        if m.start() < taken or any(a <= m.start() < b for a, b in phones):
             continue
         y = _read_number(text, m, prev)
         if y is None:
             continue
-        prev = (m.end(), y.reading, len(m.group()), y.calendar)
-        out.append((y.begin, m.end(), _year_ref(text, y, m.end())))
+        end = m.end() if y.end is None else y.end
+        # a pair ends no range: "2027/28-2029/30" is two pairs
+        prev = None if y.end is not None else (end, y.reading, len(m.group()), y.calendar)
+        taken = end
+        out.append((y.begin, end, _year_ref(text, y, end)))
 
 
 def _word_years(text: str, out: list[tuple[int, int, object]]) -> None:
@@ -286,7 +340,7 @@ def _word_years(text: str, out: list[tuple[int, int, object]]) -> None:
 
 _FY_TH = r"ปี(?:งบ(?:ประมาณ)?)?ฯ?"  # ปี, ปีงบ, ปีงบประมาณ, ปีงบฯ
 _FY_ANY = rf"(?:{_FY_TH}|fy)"
-_FY_EN = r"(?:fiscal year|budget year|fy|year)"
+_FY_EN = r"(?:fiscal year|financial year|budget year|fy|year)"
 # A count in words is written against ปี ("สามปีงบก่อน"); "เรื่องหนึ่ง ปีงบที่แล้ว" is not one year back. Thai runs
 # words together ("ของสามปีงบก่อน"), but a count that starts with ร้อย or พัน right after a letter is the end of
 # another word (เรียบร้อย, ผูกพัน): read as a count it would hide the ปีที่แล้ว after it.
@@ -304,15 +358,15 @@ _RELATIVE_PATTERNS: tuple[tuple[str, int, bool], ...] = (
     # "ปีงบถัดจากปีหน้า(อีกที)": one after next year; "ปีงบถัดจากปีนี้": next year.
     (rf"{_FY_ANY}\s?ถัด(?:ไป)?จาก\s?{_FY_ANY}\s?(?:หน้า|ถัดไป)(?:\s?อีก\s?(?:ที|หน|ครั้ง))?", 2, False),
     (rf"{_FY_ANY}\s?ถัด(?:ไป)?จาก\s?{_FY_ANY}\s?(?:นี้|ปัจจุบัน)", 1, False),
-    (rf"in {_COUNT_EN} (?:(?:fiscal|budget) years?|fys)(?![a-z])", +1, False),
-    (rf"{_COUNT_EN} (?:(?:fiscal|budget) )?(?:years?|fys?) from now(?![a-z])", +1, False),
-    (rf"{_COUNT_EN} (?:(?:fiscal|budget) )?(?:years?|fys?) ago(?![a-z])", -1, False),
+    (rf"in {_COUNT_EN} (?:(?:fiscal|financial|budget) years?|fys)(?![a-z])", +1, False),
+    (rf"{_COUNT_EN} (?:(?:fiscal|financial|budget) )?(?:years?|fys?) from now(?![a-z])", +1, False),
+    (rf"{_COUNT_EN} (?:(?:fiscal|financial|budget) )?(?:years?|fys?) ago(?![a-z])", -1, False),
     (r"ปีปฏิทิน\s?นี้|(?:this|current) calendar year(?![a-z])", 0, True),
     (r"ปีปฏิทิน\s?(?:หน้า|ถัดไป)|next calendar year(?![a-z])", 1, True),
     (r"ปีปฏิทิน\s?(?:ที่แล้ว|ก่อน)|(?:last|previous) calendar year(?![a-z])", -1, True),
     (rf"{_FY_ANY}\s?(?:หน้า|ถัดไป|ต่อไป)\s?(?:โน้น|โน่น|อีก(?!\s?(?:\d|ครั้ง|รอบ|ที|หน|ปี)))", 2, False),
-    (r"(?:the )?(?:fiscal year|budget year|fy|year|one) after next(?![a-z])", 2, False),
-    (r"(?:the )?(?:fiscal year|budget year|fy|year) before last(?![a-z])", -2, False),
+    (r"(?:the )?(?:fiscal year|financial year|budget year|fy|year|one) after next(?![a-z])", 2, False),
+    (r"(?:the )?(?:fiscal year|financial year|budget year|fy|year) before last(?![a-z])", -2, False),
     (rf"{_FY_ANY}\s?(?:นี้|ปัจจุบัน)", 0, False),
     (rf"(?:this|current|the current|present) {_FY_EN}(?![a-z])", 0, False),
     (rf"{_FY_ANY}\s?(?:หน้า|ถัดไป|ต่อไป)|รอบ(?:งบ)?\s?(?:หน้า|ถัดไป)", 1, False),
@@ -751,7 +805,7 @@ _RE_EN_WORD_YEAR = re.compile(
     rf"twenty[ -](?:(?P<teen>{'|'.join(_EN_TEENS)})"
     rf"|(?P<tens>{'|'.join(_EN_TENS)})(?:[ -](?P<unit>{'|'.join(_EN_UNITS)}))?)(?![a-z-])"
 )
-_RE_EN_FISCAL_BEFORE = re.compile(r"(?:(?<![a-z])fy|fiscal year|fiscal|budget year)\s?$")
+_RE_EN_FISCAL_BEFORE = re.compile(r"(?:(?<![a-z])fy|(?:fiscal|financial|budget) years?|fiscal)\s?$")
 
 
 def _en_word_years(text: str, out: list[tuple[int, int, object]]) -> None:
@@ -771,7 +825,7 @@ def _en_word_years(text: str, out: list[tuple[int, int, object]]) -> None:
         else:
             n = 2000 + 10 * (_EN_TENS.index(m.group("tens")) + 2)
             n += _EN_UNITS.index(m.group("unit")) + 1 if m.group("unit") else 0
-        cue = _RE_EN_FISCAL_BEFORE.search(text, max(0, start - 13), start)
+        cue = _RE_EN_FISCAL_BEFORE.search(text, max(0, start - 17), start)
         begin = cue.start() if cue else start
         y = _Year(n + _BE, begin, "fy_ce" if cue else "ce", "ce", cue is None)
         out.append((begin, end, _year_ref(text, y, end)))
@@ -782,14 +836,14 @@ _RE_PAIR_AFTER = re.compile(r"\s?(?:(?:ของ|ใน)\s?|(?:of|in) )?")
 _RE_PAIR_BEFORE = re.compile(r"\s?(?:(?:เดือน|ช่วง|ตอน|ใน|ภายใน)\s?|(?:in|,) ?)?")
 _YEAR_KINDS = ("fiscal_year", "calendar_year", "relative_fiscal", "relative_calendar")
 # A fiscal cue in the year's text makes the month one of that fiscal year (ต.ค. ปีงบ 70 is October 2569).
-_RE_FISCAL_WORD = re.compile(r"งบ|งปม|fy|fiscal|budget|รอบ|round")
+_RE_FISCAL_WORD = re.compile(r"งบ|งปม|fy|fiscal|financial|budget|ngob|รอบ|round")
 
 
 def _pair_year(month: int, y: TimeRef, today: date) -> int | None:
     """The C.E. year of that month in the year y names, or None when y is no year."""
     if y.kind not in _YEAR_KINDS:
         return None
-    if y.kind != "relative_calendar" and _RE_FISCAL_WORD.search(y.text):
+    if y.how == "pair" or (y.kind != "relative_calendar" and _RE_FISCAL_WORD.search(y.text)):
         ce = y.fiscal_year - _BE - (1 if month >= 10 else 0)  # October to December open the fiscal year
     elif y.kind == "relative_fiscal":  # plain ปีหน้า / next year: a calendar year
         ce = today.year + y.fiscal_year - _fy(today)

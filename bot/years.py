@@ -83,7 +83,7 @@ def read_years(text: str, today: date, *, normalized: bool = False, relative: bo
         if (is_relative and not relative) or ref.how.endswith("_no_year"):
             continue
         year = ref.fiscal_year
-        if ref.kind in ("date", "month") and ref.day is not None:
+        if ref.kind in ("date", "month") and ref.day is not None and not is_relative:
             year = ref.day.year + BE_OFFSET
         if year not in seen:
             seen.add(year)

@@ -14,7 +14,7 @@ LISTED = re.findall(r"^scripts/bench (\w+)", (REPO / "README.md").read_text(enco
 
 
 def test_the_readme_runs_every_benchmark_through_scripts_bench() -> None:
-    assert set(LISTED) == {"matching", "webhooks", "review", "notify", "edge"}
+    assert set(LISTED) == {"matching", "webhooks", "review", "notify", "edge", "understanding"}
     assert ".venv/bin/python bench/" not in (REPO / "README.md").read_text(encoding="utf-8")
     script = (REPO / "scripts" / "bench").read_text(encoding="utf-8")
     assert 'ensure_venv "[test]"' in script, "the extras the benchmarks import (tests' fakes need pytest, httpx)"

@@ -115,6 +115,58 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("fy 27", [Y(2570)]),
     ("fiscal year 27", [Y(2570)]),
     ("ปีปฏิทิน 2570", [C(2570)]),
+    # --- financial year / budget year and the romanised ngob (งบ) are fiscal cues like fiscal year
+    ("financial year 2028", [Y(2571)]),
+    ("Financial Year 2571", [Y(2571)]),
+    ("financial year 70", [Y(2570)]),
+    ("financial year 27", [Y(2570)]),
+    ("financial years 2027", [Y(2570)]),
+    ("budget years 2571", [Y(2571)]),
+    ("financial year 2571 ยื่นได้ไหม", [Y(2571)]),
+    ("ขอข้อมูล financial year 2028 หน่อยค่ะ", [Y(2571)]),
+    ("financial year twenty twenty-eight", [Y(2571)]),
+    ("ngob 72", [Y(2572)]),
+    ("ngob 2572", [Y(2572)]),
+    ("ngob72", [Y(2572)]),
+    ("Ngob 70 ยื่นได้ไหม", [Y(2570)]),
+    ("ขอ ngob 2571 ได้ไหมคะ", [Y(2571)]),
+    ("ngob 2028", [Y(2571)]),
+    ("ngob 50 ล้าน", NO),
+    ("financial year 50 million", NO),
+    # --- a fiscal year as two consecutive years: the one that ends in the second
+    ("2027/28", [Y(2571)]),
+    ("2027/2028", [Y(2571)]),
+    ("2027-28", [Y(2571)]),
+    ("2027–28", [Y(2571)]),
+    ("2027 / 28", [Y(2571)]),
+    ("FY 2027/28", [Y(2571)]),
+    ("fy2027/28", [Y(2571)]),
+    ("FY 2027-28", [Y(2571)]),
+    ("the 2027/28 financial year", [Y(2571)]),
+    ("financial year 2027/28", [Y(2571)]),
+    ("budget year 2027-28", [Y(2571)]),
+    ("what is the budget for 2026/27?", [Y(2570)]),
+    ("2022/2023", [Y(2566)]),
+    ("ปีงบ 2569/70", [Y(2570)]),
+    ("ปีงบ 2569/70 ยื่นได้ถึงเมื่อไร", [Y(2570)]),
+    ("2569/70", [Y(2570)]),
+    ("2569/2570", [Y(2570)]),
+    ("ปีงบประมาณ 2569/2570", [Y(2570)]),
+    ("ปีงบประมาณ พ.ศ. 2569/70", [Y(2570)]),
+    ("ปีงบ 2569-70", [Y(2570)]),
+    ("ปีงบ ๒๕๖๙/๗๐", [Y(2570)]),
+    ("งบปี 2027/28 เปิดรับเมื่อไร", [Y(2571)]),
+    ("ngob 2569/70", [Y(2570)]),
+    ("2027/28-2029/30", [Y(2571), Y(2573)]),
+    ("2027/28 และ 2570", [Y(2571), Y(2570)]),
+    ("2566 และ 2570", [Y(2566), Y(2570)]),  # the ละ of และ (and) is not ละ (per)
+    ("ต.ค. ปีงบ 2569/70", [M(2570)]),  # October of FY 2570 is October 2569
+    # not consecutive, or not a pair: today's reading
+    ("2027/29", [C(2570)]),
+    ("2563/2565", [Y(2563), Y(2565)]),
+    ("ปีงบ 2566/68", [Y(2566)]),
+    ("ปี 2566 - 2567", [Y(2566), Y(2567)]),  # a dash between two 4-digit years is a range
+    ("2569/70 ล้านบาท", [Y(2569)]),
     # --- Thai number words
     ("ปีงบเจ็ดสิบเอ็ด", [Y(2571)]),
     ("ปีงบประมาณสองพันห้าร้อยเจ็ดสิบ", [Y(2570)]),
@@ -161,6 +213,10 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("this FY", [R(2570)]),
     ("this fiscal year", [R(2570)]),
     ("the current fiscal year", [R(2570)]),
+    ("the current financial year", [R(2570)]),
+    ("this financial year", [R(2570)]),
+    ("current budget year", [R(2570)]),
+    ("the current financial year ยื่นได้ถึงเมื่อไร", [R(2570)]),
     ("ปีนี้", [R(2570)]),
     ("ปีปัจจุบัน", [R(2570)]),
     ("this year", [R(2570)]),
@@ -178,6 +234,9 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("next fiscal year", [R(2571)]),
     ("next budget year", [R(2571)]),
     ("upcoming fiscal year", [R(2571)]),
+    ("next financial year", [R(2571)]),
+    ("Next Financial Year เปิดรับเมื่อไร", [R(2571)]),
+    ("the coming financial year", [R(2571)]),
     ("ปีหน้า", [R(2571)]),
     ("ปีถัดไป", [R(2571)]),
     ("next year", [R(2571)]),
@@ -210,6 +269,11 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("last fiscal year", [R(2569)]),
     ("previous fiscal year", [R(2569)]),
     ("prior fiscal year", [R(2569)]),
+    ("last financial year", [R(2569)]),
+    ("previous financial year", [R(2569)]),
+    ("the financial year before last", [R(2568)]),
+    ("two financial years ago", [R(2568)]),
+    ("3 budget years ago", [R(2567)]),
     ("ปีที่แล้ว", [R(2569)]),
     ("ปีก่อน", [R(2569)]),
     ("ปีกลาย", [R(2569)]),
@@ -239,6 +303,9 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("2 FYs from now", [R(2572)]),
     ("in 2 FYs", [R(2572)]),
     ("the FY after next", [R(2572)]),
+    ("the financial year after next", [R(2572)]),
+    ("in 2 financial years", [R(2572)]),
+    ("three financial years from now", [R(2573)]),
     # --- FY written in English, with Thai or English relative words
     ("this fy", [R(2570)]),
     ("current fy", [R(2570)]),
@@ -318,6 +385,8 @@ CASES: list[tuple[str, list[tuple[str, int]]]] = [
     ("ก.พ. ปีงบหน้า", [M(2571)]),
     ("ปีงบ 70 เดือน ต.ค.", [M(2570)]),
     ("October FY2027", [M(2570)]),
+    ("October financial year 2027", [M(2570)]),
+    ("ต.ค. ngob 70", [M(2570)]),
     ("5 ต.ค. ปีหน้า", [D(2571)]),
     ("ต.ค. – ธ.ค. ปีหน้า", [S(2571)]),
     ("ต.ค. – มี.ค. ปีงบ 70", [S(2570)]),
@@ -565,6 +634,16 @@ HOWS: list[tuple[str, str]] = [
     ("twenty twenty-nine", "ce"),
     ("fy twenty twenty-eight", "fy_ce"),
     ("2 ปีงบก่อนหน้านี้", "relative"),
+    ("financial year 2028", "fy_ce"),
+    ("financial year 2571", "be"),
+    ("next financial year", "relative"),
+    ("ngob 72", "be_short"),
+    ("ngob 2572", "be"),
+    ("2027/28", "pair"),
+    ("2027-28", "pair"),
+    ("FY 2027/28", "pair"),
+    ("the 2027/28 financial year", "pair"),
+    ("ปีงบ 2569/70", "pair"),
 ]
 
 # (expression, today, the fiscal year): relative expressions follow the fiscal calendar, not the calendar year.
@@ -622,6 +701,9 @@ RELATIVE_ON: list[tuple[str, date, int]] = [
     ("ต.ค. ปีนี้", LAST_DAY, 2570),
     ("ต.ค. ปีงบนี้", LAST_DAY, 2569),  # October of FY 2569 is October 2025
     ("2 ปีงบก่อนหน้านี้", NEW_YEAR, 2569),
+    ("the current financial year", LAST_DAY, 2569),
+    ("next financial year", NEW_YEAR, 2572),
+    ("ปีงบ 2569/70", NEW_YEAR, 2570),  # a written pair does not move with today
 ]
 
 # (expression, today, first day, last day or None, every fiscal year touched)
@@ -682,6 +764,12 @@ SLICES: list[tuple[str, list[str]]] = [
     ("ขอเดือนหน้าได้ไหม", ["เดือนหน้า"]),
     ("ต.ค. ปีงบ 70 ยื่นได้ไหม", ["ตค ปีงบ 70"]),
     ("Is twenty twenty-nine too late?", ["twenty twenty-nine"]),
+    ("Is the 2027/28 financial year open?", ["2027/28 financial year"]),
+    ("ขอข้อมูลปีงบ 2569/70 หน่อย", ["ปีงบ 2569/70"]),
+    ("FY 2027-28 budget?", ["fy 2027-28"]),
+    ("ngob 72 เปิดรับไหม", ["ngob 72"]),
+    ("what about next financial year?", ["next financial year"]),
+    ("financial year 2028 deadline", ["financial year 2028"]),
 ]
 
 
@@ -772,6 +860,8 @@ def test_read_years_is_a_view_of_the_time_model() -> None:
     # parts of a year, relative months and a month with its year are read as relative where a word made them so
     assert [(m.year, m.how) for m in read_years("ปลายปีหน้า", TODAY)] == [(2571, "relative")]
     assert [(m.year, m.how) for m in read_years("ต.ค. ปีงบ 70", TODAY)] == [(2569, "month")]
+    # a pair of years names one fiscal year, the one that ends in the second
+    assert [(m.year, m.how) for m in read_years("FY 2027/28 และปีงบ 2569/70", TODAY)] == [(2571, "pair"), (2570, "pair")]
 
 
 def test_the_table_is_large() -> None:
