@@ -10,7 +10,7 @@ word boundaries to rely on). A list is only searched for phrases of a script the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.analysis import Analyzed, TextAnalyzer, is_latin
@@ -150,7 +150,7 @@ class CueIndex:
     Thai phrases through one alternation each over the space-free and the canonical text, Latin phrases (few, and
     only in questions with Latin letters) list by list."""
 
-    def __init__(self, analyzer: TextAnalyzer, lists: dict[str, Iterable[str]]) -> None:
+    def __init__(self, analyzer: TextAnalyzer, lists: Mapping[str, Iterable[str]]) -> None:
         self._sets = {name: PhraseSet(analyzer, words) for name, words in lists.items()}
         owners: dict[tuple[str, str], set[str]] = {}  # (form, text) -> list names; form: compact or canonical
         for name, phrases in self._sets.items():

@@ -221,10 +221,10 @@ class SlotReader:
             cues=cues,
             in_context=in_context,
         )
-        joined = any(
+        together = any(
             _JOINS.fullmatch(a.normalized[x.end : y.start]) is not None for x, y in zip(times, times[1:], strict=False)
         )
-        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context, joined)
+        return Slots(times, guidelines, body, pick, matches, advice, project, cues, evidence, in_context, together)
 
     def _with_vote(self, a: Analyzed, matches: tuple[Match, ...]) -> tuple[Match, ...]:
         """The matcher's entries with the entry model's vote: a sure vote for the matcher's own first choice makes

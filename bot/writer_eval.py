@@ -67,15 +67,15 @@ def problems(label: dict[str, Any], answer: Answer) -> list[str]:
         # Each question must be answered by some part: two questions one answer covers ("ปี 65 ได้งบเท่าไร กี่
         # หน่วยงาน") are answered once, and thanks or an off-topic aside beside a real question may go unanswered.
         parts = answer.parts or [answer]
-        out = []
+        missed: list[str] = []
         for i, want in enumerate(label.get("parts") or [], 1):
             if want.get("intent") in _OPTIONAL_PARTS and len(parts) < len(label.get("parts") or []):
                 continue
             tried = [problems(want, got) for got in parts]
             if not any(not t for t in tried):
                 best = min(tried, key=len)
-                out += [f"part {i}: {p}" for p in best] or [f"part {i}: not answered"]
-        return out
+                missed += [f"part {i}: {p}" for p in best] or [f"part {i}: not answered"]
+        return missed
     out: list[str] = []
     got = answer.intent or ""
     topic = got.split(".", 1)[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.answer import Answer, AnswerKind
+from bot.answer import Answer, AnswerKind, SourceRef
 
 MAX_SUGGESTIONS = 4
 
@@ -43,7 +43,7 @@ def combine(parts: list[Answer], language: str) -> Answer:
         for s in p.suggestions[:2]:
             if s not in suggestions:
                 suggestions.append(s)
-    sources = []
+    sources: list[SourceRef] = []
     for p in kept:
         sources += [s for s in p.sources if s.id not in {x.id for x in sources}]
     with_year = next((p for p in kept if p.fiscal_year is not None), None)
