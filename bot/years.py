@@ -65,6 +65,9 @@ def may_name_years(text: str) -> bool:
     return may_have_word_years(text)
 
 
+_FISCAL_CUE = re.compile(r"ปีงบ|งบ|งปม|fy|fiscal|financial|budget|ngob")
+
+
 def read_years(text: str, today: date, *, normalized: bool = False, relative: bool = True) -> list[YearMention]:
     """B.E. fiscal years mentioned in the text, in text order, each year once: a thin view of
     bot.time_model.read_time. `normalized`: the text already went through bot.thai.normalize (it is
@@ -83,7 +86,8 @@ def read_years(text: str, today: date, *, normalized: bool = False, relative: bo
         if (is_relative and not relative) or ref.how.endswith("_no_year"):
             continue
         year = ref.fiscal_year
-        if ref.kind in ("date", "month") and ref.day is not None and not is_relative:
+        fiscal_cue = _FISCAL_CUE.search(ref.text) is not None  # "ต.ค. ปีงบ 70": October of FY 2570
+        if ref.kind in ("date", "month") and ref.day is not None and not is_relative and not fiscal_cue:
             year = ref.day.year + BE_OFFSET
         if year not in seen:
             seen.add(year)

@@ -859,7 +859,9 @@ def test_read_years_is_a_view_of_the_time_model() -> None:
     assert read_years("ภายใน 30 ก.ย. นี้", TODAY) == []
     # parts of a year, relative months and a month with its year are read as relative where a word made them so
     assert [(m.year, m.how) for m in read_years("ปลายปีหน้า", TODAY)] == [(2571, "relative")]
-    assert [(m.year, m.how) for m in read_years("ต.ค. ปีงบ 70", TODAY)] == [(2569, "month")]
+    assert [(m.year, m.how) for m in read_years("ต.ค. ปีงบ 70", TODAY)] == [
+        (2570, "month")
+    ]  # a month with a fiscal cue: that fiscal year
     # a pair of years names one fiscal year, the one that ends in the second
     assert [(m.year, m.how) for m in read_years("FY 2027/28 และปีงบ 2569/70", TODAY)] == [(2571, "pair"), (2570, "pair")]
 
