@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from bot.analysis import Analyzed, TextAnalyzer
 from bot.cues import PhraseSet
 from bot.knowledge.schema import Aspect, Guideline
+from bot.linear import tfidf_vector
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,7 @@ class LinearModel:
             return None
 
     def vector(self, feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(f for f in feats if f in self.index)
-        if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        idx = np.fromiter((self.index[f] for f in counts), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
-        w = tf * self.idf[idx]
-        return idx, w / (np.linalg.norm(w) or 1.0)
+        return tfidf_vector(self.index, self.idf, feats)
 
     def probabilities(self, feats: list[str]) -> dict[int, float]:
         idx, w = self.vector(feats)

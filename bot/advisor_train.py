@@ -27,6 +27,7 @@ from bot.knowledge.loader import KnowledgeBase, load_knowledge
 from bot.settings import DEFAULT_KNOWLEDGE_DIR, REPO_ROOT
 
 PROJECTS_FILE = REPO_ROOT / "tests" / "eval" / "projects.yaml"
+WRITERS_DIR = REPO_ROOT / "tests" / "eval" / "writers"
 C = 8.0  # inverse regularization: little data, many n-grams
 
 
@@ -39,6 +40,22 @@ class Project:
 def load_projects(path: Path = PROJECTS_FILE) -> list[Project]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return [Project(p["text"], tuple(p["guidelines"])) for p in data["projects"]]
+
+
+def writer_projects(exclude_writer: str | None = None) -> list[Project]:
+    """The project descriptions of the writers' sets (tests/eval/writers/), labelled by their writers: messages
+    that ask which guideline a project fits, and the first turn of a conversation that does."""
+    out: list[Project] = []
+    for path in sorted(WRITERS_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if str(data.get("writer")) == exclude_writer:
+            continue
+        items = list(data.get("messages") or []) + [c["turns"][0] for c in data.get("conversations") or []]
+        for m in items:
+            wanted = m.get("guidelines")
+            if m.get("intent") == "guideline_fit" and isinstance(wanted, list) and not m.get("missing"):
+                out.append(Project(str(m["text"]), tuple(int(n) for n in wanted[:2])))
+    return out
 
 
 def analyzer_for(kb: KnowledgeBase) -> TextAnalyzer:
@@ -123,11 +140,15 @@ def _tune(probs: np.ndarray, aspects: list[list[int]], outside: list[bool], labe
     return best[1]
 
 
-def train(kb: KnowledgeBase | None = None, projects_file: Path = PROJECTS_FILE) -> dict:
+def train(
+    kb: KnowledgeBase | None = None, projects_file: Path = PROJECTS_FILE, *, exclude_writer: str | None = None
+) -> dict:
+    """`exclude_writer`: leave that writer's descriptions out (to measure on it)."""
     kb = kb or load_knowledge(DEFAULT_KNOWLEDGE_DIR)
     analyzer = analyzer_for(kb)
     numbers = list(kb.guidelines)
     items = [p for p in load_projects(projects_file) if not held_out(p.text)]
+    items += [p for p in writer_projects(exclude_writer) if not held_out(p.text)]
     analyzed = [analyzer.analyze(p.text) for p in items]
     docs = [features(a) for a in analyzed]
     labels = [p.guidelines for p in items]
@@ -141,7 +162,7 @@ def train(kb: KnowledgeBase | None = None, projects_file: Path = PROJECTS_FILE) 
     vocabulary = vec.get_feature_names_out().tolist()
     return {
         "features_version": FEATURES_VERSION,
-        "data_sha256": hashlib.sha256(projects_file.read_bytes()).hexdigest(),
+        "data_sha256": _data_digest(projects_file),
         "trained_on": len(items),
         "labels": numbers,
         "params": asdict(params),
@@ -150,6 +171,13 @@ def train(kb: KnowledgeBase | None = None, projects_file: Path = PROJECTS_FILE) 
         "coef": [[round(float(v), 6) for v in m.coef_[0]] for m in models],
         "intercept": [round(float(m.intercept_[0]), 6) for m in models],
     }
+
+
+def _data_digest(projects_file: Path) -> str:
+    digest = hashlib.sha256(projects_file.read_bytes())
+    for path in sorted(WRITERS_DIR.glob("*.yaml")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

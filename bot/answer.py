@@ -77,6 +77,9 @@ class SourceRef(BaseModel):
 
 class Answer(BaseModel):
     kind: AnswerKind
+    # The rule of the understanding table that produced it ("status.relative_year", "fact.entry", "status.why"):
+    # its first part is the topic (the kind of question, or the topic a follow-up continued).
+    intent: str | None = None
     text: str
     confidence: float = Field(ge=0.0, le=1.0)
     suggestions: list[str] = Field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -59,13 +60,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     ev = sub.add_parser("eval", help="run an evaluation set and report accuracy")
-    ev.add_argument("file", nargs="?", type=Path, default=None)
-    ev.add_argument("--verbose", action="store_true", help="list every miss")
+    ev.add_argument(
+        "file", nargs="?", type=Path, default=None, help="a case file, a writer's file, or a folder of writers' files"
+    )
+    ev.add_argument("--verbose", action="store_true", help="list every miss, with the intent that answered")
+    ev.add_argument(
+        "--held-out",
+        action="store_true",
+        help="writers' files only: answer each writer with a router trained without that writer (needs the test extra)",
+    )
 
     line = sub.add_parser("line", help="LINE channel set-up")
     line_sub = line.add_subparsers(dest="line_command", required=True)
-    rm = line_sub.add_parser("rich-menu", help="create the rich menu, upload its image and set it as default")
-    rm.add_argument("--image-out", type=Path, default=None, help="also save the drawn image here")
+    rm = line_sub.add_parser(
+        "rich-menu", help="create the rich menu and make it the default, deleting the ones it made before"
+    )
+    rm.add_argument(
+        "--image-out", type=Path, default=None, help="write the image here as a preview (only that, with no token)"
+    )
 
     tg = sub.add_parser("telegram", help="Telegram channel set-up")
     tg_sub = tg.add_subparsers(dest="telegram_command", required=True)
@@ -114,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval":
         from bot.evaluation import run_eval
 
-        return run_eval(settings, args.file, verbose=args.verbose)
+        return run_eval(settings, args.file, verbose=args.verbose, held_out=args.held_out)
     if args.command == "line":
         from handlers.line_richmenu import create_rich_menu
 
@@ -139,7 +151,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     from bot.knowledge.loader import KnowledgeLoadError, load_knowledge
 
     try:  # a broken knowledge base: say which file and line, here, rather than as a start-up traceback
-        load_knowledge(settings.knowledge_dir)
+        load_knowledge(settings.knowledge_dir, settings.sources_dir)  # the cited documents too
     except KnowledgeLoadError as exc:
         print(f"budgetbot: cannot start: the knowledge base has errors:\n{exc}", file=sys.stderr)
         return 2
@@ -156,13 +168,17 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # default one the process would die "killed by SIGTERM" after a clean shutdown. Exit 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     if workers > 1:
+        from handlers.metrics import prepare_multiprocess
+
+        prepare_multiprocess()  # every worker's figures in /metrics, whichever worker is asked
+        os.environ["BUDGETBOT_CONSOLE_URL"] = console_url  # the port is bound before the workers start
         # Several workers need an import string; settings come from the environment in each.
         uvicorn.run("handlers.app:create_app", factory=True, workers=workers, **options)
-    else:
-        from handlers.app import create_app
+        return 0
+    from handlers.app import create_app
+    from handlers.logs import serve_until_stopped
 
-        uvicorn.run(create_app(settings, console_url=console_url), **options)
-    return 0
+    return serve_until_stopped(create_app(settings), console_url, options)  # "ready" once the port is bound
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -8,11 +8,13 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from bot.answer import AnswerKind
+from bot.frames import Frame
 
 
 class ConversationState(BaseModel):
     """Context for follow-ups ("แล้วปี 67 ล่ะ") and the guided project check."""
 
+    frame: Frame | None = None  # the last answer's frame: what follow-ups resolve against
     last_kind: AnswerKind | None = None
     fiscal_year: int | None = None
     guideline: int | None = None

@@ -10,7 +10,7 @@ word boundaries to rely on). A list is only searched for phrases of a script the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.analysis import Analyzed, TextAnalyzer, is_latin
@@ -88,6 +88,13 @@ class PhraseSet:
                 return True
         return bool(self._latin_words and self._latin_words & set(a.canonical))
 
+    def _latin_any(self, a: Analyzed) -> bool:
+        """`any`, for the Latin phrases alone."""
+        if self._any_latin is not None and self._any_latin.search(a.normalized):
+            if any(p.pattern is not None and p.pattern.search(a.normalized) for p in self._latin):
+                return True
+        return bool(self._latin_words and self._latin_words & set(a.canonical))
+
     def spans(self, a: Analyzed) -> list[tuple[int, int, str]]:
         """(start, end, phrase) of each occurrence in the normalized text, for cutting a message into parts."""
         text = a.normalized
@@ -135,3 +142,47 @@ class WordSet:
             return True
         text = a.raw if raw is None else raw
         return any(s in text for s in self._symbols)
+
+
+class CueIndex:
+    """Which of many cue lists have a phrase in a question, in one pass over the text rather than one per list
+    (the router reads two dozen lists on every message). Answers what `PhraseSet(list).any` answers per list:
+    Thai phrases through one alternation each over the space-free and the canonical text, Latin phrases (few, and
+    only in questions with Latin letters) list by list."""
+
+    def __init__(self, analyzer: TextAnalyzer, lists: Mapping[str, Iterable[str]]) -> None:
+        self._sets = {name: PhraseSet(analyzer, words) for name, words in lists.items()}
+        owners: dict[tuple[str, str], set[str]] = {}  # (form, text) -> list names; form: compact or canonical
+        for name, phrases in self._sets.items():
+            for p in phrases._thai:
+                owners.setdefault(("compact", p.compact), set()).add(name)
+                if p.canonical:
+                    owners.setdefault(("canonical", p.canonical), set()).add(name)
+        self._latin = {name: s for name, s in self._sets.items() if s._latin}
+        self._finders: list[tuple[str, re.Pattern[str], dict[str, frozenset[str]]]] = []
+        for form in ("compact", "canonical"):
+            texts = sorted((t for f, t in owners if f == form), key=len, reverse=True)
+            if not texts:
+                continue
+            # At each position the longest phrase is captured; every shorter phrase starting there is one of its
+            # prefixes, so a phrase stands for the lists of all its prefixes too.
+            by_prefix = {
+                t: frozenset(n for u in texts if t.startswith(u) for n in owners[(form, u)]) for t in texts
+            }  # fmt: skip
+            pattern = re.compile("(?=(" + "|".join(re.escape(t) for t in texts) + "))")
+            self._finders.append((form, pattern, by_prefix))
+
+    def names(self, a: Analyzed) -> frozenset[str]:
+        found: set[str] = set()
+        for form, pattern, by_prefix in self._finders:
+            for m in pattern.finditer(a.compact if form == "compact" else a.canonical_compact):
+                found |= by_prefix[m.group(1)]
+        if _ASCII_LETTER.search(a.normalized) or any(t.isascii() for t in a.canonical):
+            found |= {name for name, s in self._latin.items() if name not in found and s._latin_any(a)}
+        return frozenset(found)
+
+    def __getitem__(self, name: str) -> PhraseSet:
+        return self._sets[name]
+
+
+_ASCII_LETTER = re.compile("[a-z]")

@@ -183,7 +183,7 @@ def format_report(report: EvalReport, verbose: bool = False) -> str:
         lines.append("misses:")
         for r in report.results:
             if not r.ok:
-                lines.append(f"  {r.case.q!r}: {'; '.join(r.problems)}")
+                lines.append(f"  {r.case.q!r} -> {r.answer.intent}: {'; '.join(r.problems)}")
     return "\n".join(lines)
 
 
@@ -239,9 +239,11 @@ def format_advisor(report: AdvisorReport, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) -> int:
+def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False, held_out: bool = False) -> int:
     from bot.terminal import load_assistant
 
+    if path is not None and (path.is_dir() or _is_writer_file(path)):
+        return _run_writers(settings, path, verbose=verbose, held_out=held_out)
     assistant = load_assistant(settings)
     if assistant is None:
         return 1
@@ -250,3 +252,40 @@ def run_eval(settings: Settings, path: Path | None, *, verbose: bool = False) ->
     if PROJECTS_FILE.is_file():
         print(format_advisor(advisor_report(assistant), verbose))
     return 0 if report.out_of_scope_answered == 0 and report.confidently_wrong == 0 else 1
+
+
+def _is_writer_file(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "writer" in data
+
+
+def _run_writers(settings: Settings, path: Path, *, verbose: bool, held_out: bool) -> int:
+    """Writers' files: single messages and conversations (see bot.writer_eval)."""
+    from bot.advisor import LinearModel
+    from bot.knowledge.loader import load_knowledge
+    from bot.router import IntentModel
+    from bot.terminal import load_assistant
+    from bot.writer_eval import Report, evaluate_file, format_report
+    from bot.writer_eval import held_out as held_out_report
+
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if held_out:
+        kb = load_knowledge(settings.knowledge_dir)
+
+        def build(model: IntentModel, advisor: LinearModel) -> Assistant:
+            return Assistant.build(kb, polite_particle=settings.polite_particle, router=model, advisor=advisor)
+
+        report = held_out_report(build, files)
+        print(format_report(report, title="writers held out of training", verbose=verbose))
+        return 0 if report.confidently_wrong == 0 else 1
+    assistant = load_assistant(settings)
+    if assistant is None:
+        return 1
+    report = Report()
+    for f in files:
+        report.extend(evaluate_file(assistant, f))
+    print(format_report(report, verbose=verbose))
+    return 0 if report.confidently_wrong == 0 else 1

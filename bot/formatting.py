@@ -51,21 +51,25 @@ def format_date(d: date, language: str) -> str:
     return english_date(d) if language == "en" else thai_date(d)
 
 
+def source_name(s: Source, language: str) -> str:
+    """How an answer names a source: its own citation, or "DGA ลงวันที่ <posted>" for a DGA page."""
+    if s.cite and (language != "en" or not s.cite_en):
+        return s.cite
+    if s.cite_en and language == "en":
+        return s.cite_en
+    if s.posted is None:
+        return s.title
+    if language == "en":
+        return f"DGA, posted {english_date(s.posted)}"
+    return f"DGA ลงวันที่ {thai_date(s.posted, short=True)}"
+
+
 def source_line(sources: list[Source], language: str) -> str:
     if not sources:
         return ""
     parts = []
     for s in sources:
-        if s.cite and (language != "en" or not s.cite_en):
-            parts.append(s.cite)
-        elif s.cite_en and language == "en":
-            parts.append(s.cite_en)
-        elif s.posted is None:
-            parts.append(s.title)
-        elif language == "en":
-            parts.append(f"DGA, posted {english_date(s.posted)}")
-        else:
-            parts.append(f"DGA ลงวันที่ {thai_date(s.posted, short=True)}")
+        parts.append(source_name(s, language))
         if s.url:  # beside the citation: where to read the document itself
             parts[-1] += f" {s.url}"
     label = "Source" if language == "en" else "ที่มา"

@@ -52,6 +52,7 @@ class ReviewGroup(BaseModel):
     variants: list[str]  # distinct wordings, most frequent first (up to 10)
     last_seen: datetime  # UTC
     kinds: list[str]  # the answer kinds the questions got
+    intents: list[str] = []  # the rules of the understanding table that answered them (Answer.intent)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _Bucket:
     keys: list[str] = field(default_factory=list)  # the texts the database grouped them by (see _wordings)
     texts: Counter[str] = field(default_factory=Counter)
     kinds: set[str] = field(default_factory=set)
+    intents: set[str] = field(default_factory=set)
 
 
 def review_groups(
@@ -155,10 +157,16 @@ def _add_details(connection: Connection, needs_review: tuple[ColumnElement[bool]
         for row in connection.execute(texts):
             if (bucket := by_key.get(row.key)) is not None:
                 bucket.texts[" ".join(row.question.split())] += int(row.n)
-        kinds = select(key.label("key"), log.answer_kind).where(*needs_review, chunk).group_by(key, log.answer_kind)
+        kinds = (
+            select(key.label("key"), log.answer_kind, log.intent)
+            .where(*needs_review, chunk)
+            .group_by(key, log.answer_kind, log.intent)
+        )
         for row in connection.execute(kinds):
             if (bucket := by_key.get(row.key)) is not None:
                 bucket.kinds.add(row.answer_kind)
+                if row.intent:
+                    bucket.intents.add(row.intent)
     for bucket in buckets:
         if not bucket.texts:  # its rows were purged in between
             bucket.texts[bucket.normalized] = bucket.count
@@ -177,6 +185,7 @@ def _to_group(members: list[_Bucket]) -> ReviewGroup:
         variants=variants,
         last_seen=max(b.last_seen for b in members),
         kinds=sorted(set().union(*(b.kinds for b in members))),
+        intents=sorted(set().union(*(b.intents for b in members))),
     )
 
 
@@ -398,7 +407,7 @@ def format_table(groups: list[ReviewGroup], days: int) -> str:
         return f"{title}\nNothing to review: every question got a confident answer."
     lines = [title, "", f"{'#':>3}  {'count':>5}  {'last seen (Bangkok)':<19}  {'answered as':<24}  question"]
     for n, group in enumerate(groups, start=1):
-        kinds = ",".join(group.kinds)
+        kinds = ",".join(group.intents or group.kinds)
         lines.append(f"{n:>3}  {group.count:>5}  {_bangkok(group.last_seen):<19}  {kinds:<24}  {group.representative}")
         for variant in group.variants[1:]:
             lines.append(f"{'':>3}  {'':>5}  {'':<19}  {'':<24}  ~ {variant}")

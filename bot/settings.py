@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, validation_alias=_env("BUDGETBOT_MAX_BODY_BYTES"))
     watch_knowledge: bool = Field(default=True, validation_alias=_env("BUDGETBOT_WATCH_KNOWLEDGE"))
     log_level: str = Field(default="INFO", validation_alias=_env("BUDGETBOT_LOG_LEVEL"))
+    # text: readable lines in Bangkok time; json: one object a line; auto: text on a terminal, else json.
+    log_format: Literal["auto", "text", "json"] = Field(default="auto", validation_alias=_env("BUDGETBOT_LOG_FORMAT"))
     # The message pipeline (handlers/pipeline/): seconds. Older events are acknowledged and not answered; a reply
     # token counts as fresh this long from its event's timestamp; an undelivered message is given up after this.
     max_event_age: int = Field(default=86_400, ge=60, validation_alias=_env("BUDGETBOT_MAX_EVENT_AGE"))

@@ -28,9 +28,20 @@ _BOUNDARIES = re.compile(
     r"|\s+(?=และ)"  # "...หรือยัง และปีงบ 71 ...": a space before และ
     r"|(?:(?<=ครับ)|(?<=ค่ะ)|(?<=คะ)|(?<=คับ)|(?<=ค่า)|(?<=จ้า))\s+"  # a polite particle ends a sentence
     r"|(?<=[a-z0-9)][.;])\s+(?=[a-z])"  # an English sentence ends
+    r"|\s+(?=\(?[1-9][.)]\s?\D)"  # "... 2. ..." or "... 2) ...": the next item of a list typed on one line
+    r"|\s+[/+]\s+"  # "หกด้านมีอะไรบ้าง / แนวทางมีกี่ข้อ", "ปี 71 เปิดเมื่อไหร่ + ช่วยเตือนด้วย"
     r"|\s+(?=and\s+(?:who|what|when|where|which|how|is|are|can|could|do|does|did|should|will|also)\b)",
     re.IGNORECASE,
 )
+# A list typed as a list: "1. ... 2. ...", "1) ... 2) ...", "ข้อ 1 ... ข้อ 2 ...", "ข้อแรก ... ข้อสอง ...", bullets at the
+# start of lines. Each item is a question of its own, whatever it looks like.
+_ITEM = re.compile(
+    r"(?:^|(?<=\s))(?:\(?[1-9][.)](?!\d)|\(?[a-d]\)|ข้อ\s?(?:[1-9](?!\d)|แรก|สอง|สาม|ที่\s?[1-9])[.:)]?)\s*"
+    r"|^\s*[-•*·]\s+|(?<=\s)•\s+",
+    re.MULTILINE,
+)
+# A clause that completes the one before it ("... ว่า ...", "... whether ..."), never a question of its own.
+_COMPLEMENT = re.compile(r"^(?:ว่า(?!ด้วย)|whether\b|if\b|that\b)", re.IGNORECASE)
 _LEADING_JOINERS = re.compile(r"^(?:และ|and|,|;|:|-)\s*", re.IGNORECASE)
 _TRAILING_AFTER_CUE = re.compile(r"^(?:\s*(?:นะคะ|นะครับ|นะ|คือ|ครับ|ค่ะ|คะ|ก็คือ|[,:;.\-–]))+\s*")
 
@@ -66,6 +77,9 @@ class QuestionSplitter:
 
         `analyze`: the caller's (memoized) analysis, so a piece that becomes a question is analyzed once."""
         analyze = analyze or self._analyzer.analyze
+        items = self._items(text, analyze)
+        if items is not None:
+            return items
         raw = self._cut(text)
         if len(raw) < 2:
             return [text]
@@ -87,6 +101,24 @@ class QuestionSplitter:
             groups = [*groups[: self._max - 1], [p for g in groups[self._max - 1 :] for p in g]]
         return [" ".join(g) for g in groups]
 
+    def _items(self, text: str, analyze: Callable[[str], Analyzed]) -> list[str] | None:
+        """The items of a list, when the message is one: the words before the first item join it unless they say
+        nothing ("ขอสอบถาม 2 ข้อค่ะ")."""
+        marks = list(_ITEM.finditer(text))
+        if len(marks) < 2:
+            return None
+        head = text[: marks[0].start()].strip()
+        items = [text[m.end() : n.start() if n is not None else len(text)].strip() for m, n in
+                 zip(marks, [*marks[1:], None], strict=True)]  # fmt: skip
+        items = [i for i in items if i and not self._says_nothing(analyze(i))]
+        if len(items) < 2:
+            return None
+        if head and not self._says_nothing(analyze(head)) and not self._asks(analyze(head)):
+            items[0] = f"{head} {items[0]}"
+        if len(items) > self._max:
+            items = [*items[: self._max - 1], " ".join(items[self._max - 1 :])]
+        return items
+
     def _cut(self, text: str) -> list[str]:
         pieces: list[str] = []
         for line in text.splitlines():
@@ -94,9 +126,12 @@ class QuestionSplitter:
             if not line:
                 continue
             for clause in self._at_cues(line):
+                clause = _NUMBERING.sub("", clause)
                 for part in _BOUNDARIES.split(clause):
-                    part = _LEADING_JOINERS.sub("", part.strip()) if part else ""
-                    if part:
+                    part = _LEADING_JOINERS.sub("", _NUMBERING.sub("", part.strip())) if part else ""
+                    if part and pieces and _COMPLEMENT.match(part):
+                        pieces[-1] += " " + part  # "ช่วยเช็คให้หน่อยค่ะ ว่าขอได้ไหม": one question
+                    elif part:
                         pieces.append(part)
         return pieces
 

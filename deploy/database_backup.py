@@ -37,8 +37,9 @@ from bot.storage import normalize_url
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".pgdump"}
-# Only files named like this are ever pruned by --keep.
-BACKUP_NAME = re.compile(r"^budgetbot-\d{8}T\d{6}Z(-\d+)?\.(sqlite3|pgdump)$")
+# Only files named like this are ever pruned by --keep: budgetbot-20261121T023000.123456Z.sqlite3 (the time in UTC,
+# to the microsecond, so names sort by time whatever the second), or an older release's ...T023000Z[-N]....
+BACKUP_NAME = re.compile(r"^budgetbot-(\d{8}T\d{6})(\.\d{6})?Z(?:-(\d+))?\.(sqlite3|pgdump)$")
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -101,18 +102,22 @@ def backup(target: Target, destination: Path, *, keep: int | None = None) -> Pat
     finally:
         partial.unlink(missing_ok=True)
     if keep is not None:
-        _prune(destination, final.suffix, keep)
+        _prune(destination, final.suffix, keep, newest=final)
     return final.resolve()
 
 
 def _new_backup_path(directory: Path, suffix: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"budgetbot-{stamp}{suffix}"
-    n = 1
-    while path.exists():  # two backups in one second: never overwrite the first
-        n += 1
-        path = directory / f"budgetbot-{stamp}-{n}{suffix}"
-    return path
+    while True:  # to the microsecond: a name already taken is only a backup made the same microsecond
+        path = directory / f"budgetbot-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}{suffix}"
+        if not path.exists():  # never overwrite a backup
+            return path
+
+
+def _sort_key(path: Path) -> tuple[str, str, int]:
+    """Time order of backup names: the second, then its fraction, then an older release's -N suffix."""
+    m = BACKUP_NAME.match(path.name)
+    assert m is not None, path
+    return m.group(1), m.group(2) or "", int(m.group(3) or 1)
 
 
 def _backup_sqlite(source: Path, out: Path) -> None:
@@ -140,11 +145,11 @@ def _backup_postgres(url: URL, out: Path) -> None:
     _run([_tool("pg_restore"), "--list", str(out)], env, quiet=True)  # the dump reads back
 
 
-def _prune(directory: Path, suffix: str, keep: int) -> None:
-    """Delete all but the newest `keep` backups of this kind (names sort by time)."""
-    ours = sorted(p for p in directory.iterdir() if BACKUP_NAME.match(p.name) and p.suffix == suffix)
-    for old in ours[: max(len(ours) - keep, 0)]:
-        old.unlink()
+def _prune(directory: Path, suffix: str, keep: int, *, newest: Path) -> None:
+    """Delete all but the newest `keep` backups of this kind, in time order; the one just made is never deleted."""
+    ours = sorted((p for p in directory.iterdir() if BACKUP_NAME.match(p.name) and p.suffix == suffix), key=_sort_key)
+    for old in [p for p in ours if p != newest][: max(len(ours) - keep, 0)]:
+        old.unlink(missing_ok=True)  # another run may have pruned it already
         print(f"removed old backup {old}", file=sys.stderr)
 
 
@@ -211,6 +216,53 @@ def _restore_postgres(backup_file: Path, url: URL) -> None:
         ],
         env,
     )
+
+
+# A server renews its row in pipeline_instances every second; one renewed this recently is running.
+RUNNING_WITHIN_S = 15.0
+
+
+def running_servers(target: Target) -> int:
+    """How many server processes are running on this database now (by their heartbeats, on the database's own
+    clock, so a server on another host counts too); 0 when the database or its table is not there yet."""
+    if target.sqlite_path is not None:
+        if not target.sqlite_path.is_file():
+            return 0
+        connection = _open_sqlite(target.sqlite_path)
+        try:
+            row = connection.execute(
+                "SELECT count(*) FROM pipeline_instances "
+                "WHERE heartbeat_at > (julianday('now') - 2440587.5) * 86400.0 - ?",
+                (RUNNING_WITHIN_S,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table: a database no server has run on
+            return 0
+        finally:
+            connection.close()
+        return int(row[0])
+    assert target.url is not None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import ProgrammingError
+
+    engine = create_engine(normalize_url(target.url.render_as_string(hide_password=False)))
+    try:
+        with engine.connect() as connection:
+            try:
+                return int(
+                    connection.execute(
+                        text(
+                            "SELECT count(*) FROM pipeline_instances "
+                            "WHERE heartbeat_at > EXTRACT(EPOCH FROM clock_timestamp())::float8 - :within"
+                        ),
+                        {"within": RUNNING_WITHIN_S},
+                    ).scalar_one()
+                )
+            except ProgrammingError:  # no such table
+                return 0
+    except Exception as exc:  # noqa: BLE001 - cannot even connect: the restore would fail the same way
+        raise BackupError(f"cannot reach {target.describe()}: {type(exc).__name__}: {exc}") from None
+    finally:
+        engine.dispose()
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -284,6 +336,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("backup", type=Path)
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    r.add_argument(
+        "--force", action="store_true", help="restore even while a server is running on the database (not advised)"
+    )
     return p
 
 
@@ -299,6 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
             return 0
         kind = backup_kind(args.backup)  # a bad file is refused before anyone is asked anything
+        running = running_servers(target)
+        if running and not args.force:
+            raise BackupError(
+                f"{running} server process(es) running on {target.describe()}: stop them first "
+                "(systemctl stop budgetbot, on every host that uses this database), or restore under them "
+                "with --force"
+            )
         if not args.yes and not _confirmed(target, args.backup):
             return 2
         restore(target, args.backup)

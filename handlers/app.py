@@ -6,6 +6,7 @@ import asyncio
 import faulthandler
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ from handlers.admin import admin_router
 from handlers.channel import AppContext, Channel, DisabledChannel
 from handlers.console import console_router
 from handlers.limits import BodySizeLimit, SecurityHeaders
-from handlers.logs import configure_logging
+from handlers.logs import AccessLog, configure_logging, say_ready
 from handlers.metrics import Metrics
 from handlers.notifications.service import Notifications
 from handlers.ops import ops_router
@@ -55,6 +56,8 @@ def create_app(
     """The app. `console_url` is where `budgetbot serve` listens, named in the start-up log for a person.
     `policy`: the message pipeline's timing and limits (default: from the settings)."""
     settings = settings or Settings()
+    # Several workers (`budgetbot serve --workers N`) share a port bound before they start: each says it is ready.
+    console_url = console_url or os.environ.get("BUDGETBOT_CONSOLE_URL")
     problems = settings.startup_problems()
     if problems:
         raise ConfigurationError("; ".join(problems))
@@ -66,7 +69,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, secrets=_secrets(settings))
+        configure_logging(settings.log_level, secrets=_secrets(settings), log_format=settings.log_format)
         _tune_process()
         # Load and warm in a thread: building the tokenizer's dictionary takes a few hundred ms.
         try:
@@ -79,6 +82,7 @@ def create_app(
                 extra={"problems": [str(p) for p in exc.problems]},
             )
             raise
+        ctx.metrics.watch_knowledge(ctx.runtime)
         await ADMIN.run(ctx.runtime.assistant.warm)
         ctx.db = db = await STORAGE.run(open_database, settings, migrate=False)
         background: list[asyncio.Task[None]] = []
@@ -125,7 +129,7 @@ def create_app(
                 "Set it before turning a chat channel on (the server refuses to start with a channel and no salt)."
             )
         if console_url:
-            log.info(f"budgetbot is ready: open the web console at {console_url}", extra={"url": console_url})
+            say_ready(console_url)
         try:
             yield
         finally:
@@ -162,6 +166,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # outermost: every request, refused ones too
     app.include_router(ops_router(ctx))
     app.include_router(console_router(ctx))
     app.include_router(admin_router(ctx))

@@ -1,7 +1,9 @@
 """`budgetbot line rich-menu`: create the LINE rich menu, draw and upload its image, make it the default.
 
 Four buttons (2 x 2 on a 2500 x 843 image), each sending a question as if the user had typed it, so the
-menu needs no special handling in the webhook.
+menu needs no special handling in the webhook. Running it again replaces the menu: the menus it made before
+(named MENU_NAME) are deleted once the new one is the default; menus made otherwise are left alone.
+`--image-out FILE` writes the image too, as a preview; with no access token it writes only that.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ class MenuButton:
 
 
 BUTTONS: tuple[MenuButton, ...] = (
-    MenuButton("สถานะปีงบประมาณ", "Fiscal year status", "ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", "calendar", "#0B5394"),
+    # Which years are open now (the calendar's answer), not "this fiscal year", which has always begun and so
+    # could only ever answer "no" while the next year is taking requests.
+    MenuButton("ปีไหนยังยื่นได้", "Which years are open", "ปีไหนบ้างที่ยังเปิดรับคำขออยู่", "calendar", "#0B5394"),
     MenuButton("แนวทางทั้ง 3", "The 3 guidelines", "แนวทางมีอะไรบ้าง", "list", "#1C7C54"),
     MenuButton("ตรวจโครงการของฉัน", "Check my project", "โครงการเราขอได้ไหม", "check", "#B45F06"),
     MenuButton("ช่วยเหลือ", "Help", "ช่วยอะไรได้บ้าง", "help", "#5B5B5B"),
@@ -219,8 +223,8 @@ def draw_rich_menu_image(font_path: Path | None, buttons: Sequence[MenuButton] =
 async def create_rich_menu(settings: Settings, image_out: Path | None = None) -> int:
     """Create the rich menu, upload its image, set it as default. Returns a CLI exit code."""
     token = settings.line_channel_access_token
-    if not token:
-        print("LINE_CHANNEL_ACCESS_TOKEN is not set", file=sys.stderr)
+    if not token and image_out is None:
+        print("LINE_CHANNEL_ACCESS_TOKEN is not set (--image-out FILE draws a preview without it)", file=sys.stderr)
         return 2
     font_path = find_thai_font()
     if font_path is None:
@@ -229,6 +233,10 @@ async def create_rich_menu(settings: Settings, image_out: Path | None = None) ->
     if image_out is not None:
         image_out.parent.mkdir(parents=True, exist_ok=True)
         image_out.write_bytes(image)
+        print(f"preview written to {image_out} ({'Thai' if font_path else 'English'} labels)", file=sys.stderr)
+        if not token:
+            print("LINE_CHANNEL_ACCESS_TOKEN is not set: nothing changed on LINE (preview only)", file=sys.stderr)
+            return 0
     api_config = Configuration(host=settings.line_api_base_url, access_token=token)
     data_config = Configuration(host=settings.line_data_api_base_url, access_token=token)
     try:
@@ -240,11 +248,19 @@ async def create_rich_menu(settings: Settings, image_out: Path | None = None) ->
             # The SDK would JSON-encode the bytes without an explicit image content type.
             await blob.set_rich_menu_image(menu_id, image, _headers={"Content-Type": "image/png"})
             await api.set_default_rich_menu(menu_id)
+            # The new menu is in place: the ones this command made before go (users see no gap).
+            listed = await api.get_rich_menu_list()
+            old = [m.rich_menu_id for m in listed.richmenus if m.name == MENU_NAME and m.rich_menu_id != menu_id]
+            for old_id in old:
+                await api.delete_rich_menu(old_id)
     except ApiException as exc:
         print(f"LINE API error {exc.status}: {exc.body}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - network errors: a message and an exit code, not a trace
         print(f"could not reach LINE: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"rich menu {menu_id} created and set as default ({'Thai' if font_path else 'English'} labels)")
+    print(
+        f"rich menu {menu_id} created and set as default ({'Thai' if font_path else 'English'} labels)"
+        + (f"; {len(old)} earlier menu(s) deleted" if old else "")
+    )
     return 0

@@ -45,7 +45,7 @@ from sqlalchemy import select
 
 from bot.answer import Answer, AnswerKind
 from bot.conversation import ConversationState
-from bot.settings import Settings
+from bot.settings import DEFAULT_SOURCES_DIR, Settings
 from bot.storage import Database, SqlConversationStore, SqlEventLedger, SqlQuestionLog
 from bot.storage.models import QuestionLogEntry
 from tests.fakes.background import BackgroundServer
@@ -54,6 +54,7 @@ from tests.fakes.fake_telegram import FakeTelegram, text_update
 from tests.support.server import base_env, free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 DEPLOY = REPO / "deploy"
 SITE = DEPLOY / "nginx" / "budgetbot.conf"
 DEBIAN_NGINX_CONF = Path("/etc/nginx/nginx.conf")
@@ -828,18 +829,24 @@ def test_the_env_file_example_names_only_real_settings() -> None:
     assert set(keys) <= known_settings(), set(keys) - known_settings()
 
 
-def env_file_filled_in(path: Path, state_dir: Path, values: dict[str, str]) -> None:
+def env_file_filled_in(path: Path, root: Path, values: dict[str, str]) -> None:
     """budgetbot.env.example as an operator fills it in: the wanted lines uncommented, values added; with this
-    checkout and a state directory of the test's own where the example names /opt/budgetbot and /var/lib."""
+    checkout for /opt/budgetbot and the layout deploy/setup made under `root` for the other host paths."""
     lines = []
     example = (DEPLOY / "budgetbot.env.example").read_text(encoding="utf-8")
-    for line in installed_here(example).replace(STATE_DIR, str(state_dir)).splitlines():
+    for line in under_root(installed_here(example), root).splitlines():
         key = re.match(r"^#?([A-Z][A-Z0-9_]*)=", line)
         if key and key.group(1) in values:
             line = f"{key.group(1)}={values.pop(key.group(1))}"
         lines.append(line)
     lines += [f"{k}={v}" for k, v in values.items()]  # what this test adds (the fake LINE API)
     path.write_text("\n".join(lines) + "\n")
+
+
+def under_root(text: str, root: Path) -> str:
+    for prefix in ("/var/lib/budgetbot", "/srv/budgetbot", "/etc/budgetbot", "/var/backups/budgetbot"):
+        text = text.replace(prefix, f"{root}{prefix}")
+    return text
 
 
 def systemd_environment(service: dict[str, list[str]], env_file: Path, home: Path) -> dict[str, str]:
@@ -856,67 +863,149 @@ def systemd_environment(service: dict[str, list[str]], env_file: Path, home: Pat
     return env
 
 
-def test_the_units_command_and_environment_start_the_server(tmp_path: Path) -> None:
-    """ExecStart, Environment= and the env file example filled in, as systemd would run them; as an unprivileged
-    user (when the test can switch to one) that can write only its state directory, like User= with
-    ProtectSystem=strict. Then deploy/backup, given the same env file, finds the database the server made."""
-    service = read_unit(DEPLOY / "budgetbot.service")["Service"]
-    user = _unprivileged_user()
-    # Outside pytest's tmp_path, whose parents only root may enter.
-    state_dir = Path(tempfile.mkdtemp(prefix="budgetbot-state-"))
-    try:
-        if user is not None:
-            os.chown(state_dir, user.pw_uid, user.pw_gid)
-        with FakeLine(access_token=LINE_TOKEN) as line:
-            env_file = tmp_path / "budgetbot.env"
-            env_file_filled_in(
-                env_file,
-                state_dir,
-                {
-                    "BUDGETBOT_USER_HASH_SALT": SALT,
-                    "LINE_CHANNEL_SECRET": LINE_SECRET,
-                    "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
-                    "LINE_API_BASE_URL": line.url,
-                    "LINE_DATA_API_BASE_URL": line.url,
-                    "NO_PROXY": "127.0.0.1,localhost",
-                },
-            )
-            env = systemd_environment(service, env_file, home=state_dir)
-            assert env["BUDGETBOT_DATA_DIR"] == str(state_dir), "the env file puts the database in the state dir"
-            port = free_port()
-            command = unit_command(service, port)
-            if user is not None:
-                command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *command]
-            log_path = tmp_path / "server.log"
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(command, cwd=state_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                wait_until(lambda: _ready(port) or process.poll() is not None, "the server ready", timeout=120)
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                assert "line" in _started_line(log_path)["channels_on"]
-                answer = httpx.post(
-                    f"http://127.0.0.1:{port}/api/ask", json={"question": "ปีงบ 66 ยังยื่นได้ไหม"}, timeout=30
-                )
-                assert answer.status_code == 200
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
-            assert process.returncode == 0, "SIGTERM (systemctl stop) is a clean stop, not a failure to restart"
+@dataclass(frozen=True)
+class Layout:
+    root: Path  # stands for / on the host
+    user: pwd.struct_passwd | None  # the service user (None: the test is not root and runs as itself)
 
-        database = state_dir / "budgetbot.sqlite3"
-        assert database.is_file()
-        if user is not None:
-            assert database.stat().st_uid == user.pw_uid, "written as the service's user"
-        # A backup as cron would run it: another working directory, the settings from the env file only.
-        backups = tmp_path / "backups"
-        result = run_tool("backup", "--env-file", str(env_file), str(backups), env={"PATH": env["PATH"]}, cwd=tmp_path)
+    def path(self, host_path: str) -> Path:
+        return Path(f"{self.root}{host_path}")
+
+
+def run_setup(root: Path, user: pwd.struct_passwd | None, *extra: str) -> subprocess.CompletedProcess[str]:
+    name = user.pw_name if user is not None else pwd.getpwuid(os.geteuid()).pw_name
+    return subprocess.run(
+        [str(DEPLOY / "setup"), "--root", str(root), "--user", name, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def layout() -> Iterator[Layout]:
+    """The host layout deploy/setup makes, under a temporary root (outside pytest's tmp_path, whose parents only
+    root may enter), with the service user `nobody` when the test runs as root."""
+    root = Path(tempfile.mkdtemp(prefix="budgetbot-root-"))
+    root.chmod(0o755)
+    user = _unprivileged_user()
+    try:
+        result = run_setup(root, user, "--sources-from", str(DEFAULT_SOURCES_DIR))
         assert result.returncode == 0, result.stderr
-        (made,) = backups.iterdir()
-        assert Path(result.stdout.strip()) == made.resolve()
-        with sqlite3.connect(made) as copy:
-            assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+        yield Layout(root, user)
     finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_setup_lays_out_code_settings_data_knowledge_and_sources_apart(layout: Layout) -> None:
+    """Data, knowledge and sources are the service user's, the settings root's and readable by its group, the
+    code stays root's; the knowledge is seeded from the checkout, the sources from the folder given; the units
+    are in place. Running it again changes no edit."""
+    expected = {
+        "/etc/budgetbot": (0o750, "root"),
+        "/etc/budgetbot/budgetbot.env": (0o640, "root"),
+        "/var/lib/budgetbot": (0o700, "service"),
+        "/srv/budgetbot/knowledge": (0o2775, "service"),
+        "/srv/budgetbot/sources": (0o2775, "service"),
+        "/var/backups/budgetbot": (0o700, "service"),
+    }
+    for host_path, (mode, owner) in expected.items():
+        st = layout.path(host_path).stat()
+        assert st.st_mode & 0o7777 == mode, f"{host_path}: {oct(st.st_mode & 0o7777)}"
+        if layout.user is not None:
+            uid = 0 if owner == "root" else layout.user.pw_uid
+            assert st.st_uid == uid, host_path
+            assert st.st_gid == layout.user.pw_gid, host_path
+    knowledge = layout.path("/srv/budgetbot/knowledge")
+    assert sorted(p.name for p in knowledge.iterdir()) == sorted(p.name for p in (REPO / "knowledge").glob("*.yaml"))
+    cited = {p.name for p in DEFAULT_SOURCES_DIR.iterdir() if p.is_file()}
+    assert {p.name for p in layout.path("/srv/budgetbot/sources").iterdir()} == cited
+    for unit in UNITS:
+        assert layout.path(f"/etc/systemd/system/{unit}").read_text() == (DEPLOY / unit).read_text()
+
+    # An editor's change and the operator's settings survive a second run.
+    edited = knowledge / "faq_plan.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n# an editor's note\n", encoding="utf-8")
+    env_file = layout.path("/etc/budgetbot/budgetbot.env")
+    env_file.write_text("BUDGETBOT_USER_HASH_SALT=kept\n")
+    again = run_setup(layout.root, layout.user)
+    assert again.returncode == 0, again.stderr
+    assert edited.read_text(encoding="utf-8").endswith("# an editor's note\n")
+    assert env_file.read_text() == "BUDGETBOT_USER_HASH_SALT=kept\n"
+
+
+def test_the_env_file_example_names_the_layouts_folders() -> None:
+    example = (DEPLOY / "budgetbot.env.example").read_text(encoding="utf-8")
+    active = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", example, flags=re.MULTILINE))
+    assert active["BUDGETBOT_DATA_DIR"] == STATE_DIR
+    assert active["BUDGETBOT_KNOWLEDGE_DIR"] == "/srv/budgetbot/knowledge"
+    assert active["BUDGETBOT_SOURCES_DIR"] == "/srv/budgetbot/sources"
+    assert not active["BUDGETBOT_KNOWLEDGE_DIR"].startswith(INSTALLED_AT), "knowledge apart from the code"
+
+
+def test_the_units_command_and_environment_start_the_server(layout: Layout, tmp_path: Path) -> None:
+    """ExecStart, Environment= and the env file deploy/setup installed, filled in, as systemd would run them; as an
+    unprivileged user (when the test can switch to one) that can write only its state directory, like User= with
+    ProtectSystem=strict. Then deploy/backup, given the same env file, finds the database the server made."""
+    service = read_unit(layout.path("/etc/systemd/system/budgetbot.service"))["Service"]
+    user = layout.user
+    state_dir = layout.path(STATE_DIR)
+    with FakeLine(access_token=LINE_TOKEN) as line:
+        env_file = layout.path("/etc/budgetbot/budgetbot.env")
+        env_file_filled_in(
+            env_file,
+            layout.root,
+            {
+                "BUDGETBOT_USER_HASH_SALT": SALT,
+                "LINE_CHANNEL_SECRET": LINE_SECRET,
+                "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
+                "LINE_API_BASE_URL": line.url,
+                "LINE_DATA_API_BASE_URL": line.url,
+                "NO_PROXY": "127.0.0.1,localhost",
+            },
+        )
+        env = systemd_environment(service, env_file, home=state_dir)
+        assert env["BUDGETBOT_DATA_DIR"] == str(state_dir), "the env file puts the database in the state dir"
+        assert env["BUDGETBOT_SOURCES_DIR"] == str(layout.path("/srv/budgetbot/sources"))
+        port = free_port()
+        command = unit_command(service, port)
+        if user is not None:
+            command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *command]
+        log_path = tmp_path / "server.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command, cwd=state_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: _ready(port) or process.poll() is not None, "the server ready", timeout=120)
+            assert process.poll() is None, log_path.read_text(errors="replace")
+            assert "line" in _started_line(log_path)["channels_on"]
+            answer = httpx.post(f"http://127.0.0.1:{port}/api/ask", json={"question": "ปีงบ 66 ยังยื่นได้ไหม"}, timeout=30)
+            assert answer.status_code == 200
+            assert answer.json()["sources"], "answered from the knowledge, citing the documents in the sources folder"
+            if user is not None:  # the service cannot change its code, nor its knowledge (it only reads it)
+                for target in (REPO / "bot" / "probe", layout.path("/opt-probe")):
+                    probe = subprocess.run(
+                        ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+                        + ["touch", str(target)],
+                        capture_output=True,
+                    )
+                    assert probe.returncode != 0, f"the service user could write {target}"
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        assert process.returncode == 0, "SIGTERM (systemctl stop) is a clean stop, not a failure to restart"
+
+    database = state_dir / "budgetbot.sqlite3"
+    assert database.is_file()
+    if user is not None:
+        assert database.stat().st_uid == user.pw_uid, "written as the service's user"
+    # A backup as cron would run it: another working directory, the settings from the env file only.
+    backups = layout.path("/var/backups/budgetbot")
+    result = run_tool("backup", "--env-file", str(env_file), str(backups), env={"PATH": env["PATH"]}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (made,) = backups.iterdir()
+    assert Path(result.stdout.strip()) == made.resolve()
+    with sqlite3.connect(made) as copy:
+        assert copy.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
 
 
 def unit_command(service: dict[str, list[str]], port: int) -> list[str]:
@@ -926,17 +1015,18 @@ def unit_command(service: dict[str, list[str]], port: int) -> list[str]:
     return command
 
 
-def test_a_channel_without_the_salt_is_a_refused_start_that_systemd_does_not_retry(tmp_path: Path) -> None:
+def test_a_channel_without_the_salt_is_a_refused_start_that_systemd_does_not_retry(
+    layout: Layout, tmp_path: Path
+) -> None:
     """The env file filled in but for the salt (as shipped, commented out): the server says what to set and
     exits 2, the status the unit names in RestartPreventExitStatus, so systemd stops instead of looping."""
     service = read_unit(DEPLOY / "budgetbot.service")["Service"]
     assert service["RestartPreventExitStatus"] == ["2"]
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
     env_file = tmp_path / "budgetbot.env"
     env_file_filled_in(
-        env_file, state_dir, {"LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN}
+        env_file, layout.root, {"LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN}
     )
+    state_dir = layout.path(STATE_DIR)
     env = systemd_environment(service, env_file, home=state_dir)
     assert "BUDGETBOT_USER_HASH_SALT" not in env
     result = subprocess.run(
@@ -945,6 +1035,209 @@ def test_a_channel_without_the_salt_is_a_refused_start_that_systemd_does_not_ret
     assert result.returncode == 2, result.stderr
     assert "BUDGETBOT_USER_HASH_SALT" in result.stderr and "Traceback" not in result.stderr
     assert not (state_dir / "budgetbot.sqlite3").exists(), "refused before touching anything"
+
+
+@pytest.mark.parametrize("fault", ["sources folder missing", "cited document missing", "knowledge file broken"])
+def test_knowledge_that_cannot_load_is_exit_2_which_systemd_does_not_retry(
+    layout: Layout, tmp_path: Path, fault: str
+) -> None:
+    """What the issue saw as exit 3 and five restarts with a traceback each: the sources folder not there, a cited
+    document missing, a knowledge file with an error left on disk (as after a reboot). Each is exit 2, one
+    line saying what is wrong, no traceback, nothing written."""
+    service = read_unit(DEPLOY / "budgetbot.service")["Service"]
+    env_file = tmp_path / "budgetbot.env"
+    env_file_filled_in(env_file, layout.root, {"BUDGETBOT_USER_HASH_SALT": SALT})
+    sources = layout.path("/srv/budgetbot/sources")
+    if fault == "sources folder missing":
+        shutil.rmtree(sources)
+        expected = "sources folder not found"
+    elif fault == "cited document missing":
+        (sources / "budget-procedures-act-2561.txt").unlink()
+        expected = "budget-procedures-act-2561.txt"
+    else:
+        broken = layout.path("/srv/budgetbot/knowledge/fiscal_years.yaml")
+        broken.write_text(broken.read_text(encoding="utf-8") + "\n  - this: [is not valid\n", encoding="utf-8")
+        expected = "fiscal_years.yaml"
+    state_dir = layout.path(STATE_DIR)
+    env = systemd_environment(service, env_file, home=state_dir)
+    result = subprocess.run(
+        unit_command(service, free_port()), cwd=state_dir, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (state_dir / "budgetbot.sqlite3").exists()
+
+
+def test_a_port_already_taken_is_a_transient_fault_that_systemd_retries(layout: Layout, tmp_path: Path) -> None:
+    """Not status 2 (systemd restarts it, the port may be free by then), and never a "ready" line first."""
+    service = read_unit(DEPLOY / "budgetbot.service")["Service"]
+    assert service["Restart"] == ["on-failure"]
+    env_file = tmp_path / "budgetbot.env"
+    env_file_filled_in(env_file, layout.root, {"BUDGETBOT_USER_HASH_SALT": SALT})
+    state_dir = layout.path(STATE_DIR)
+    env = systemd_environment(service, env_file, home=state_dir)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            unit_command(service, taken.getsockname()[1]),
+            cwd=state_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode not in (0, 2), result.stderr
+    assert "address already in use" in result.stderr
+    assert "is ready" not in result.stderr
+
+
+def test_the_readme_and_deploy_agree() -> None:
+    """deploy/readme_check.py: every path, setting and file the README's Deploying section names is in deploy/,
+    and every one the units, the env example and deploy/setup need is named there."""
+    from deploy.readme_check import problems
+
+    assert problems(README.read_text(encoding="utf-8"), DEPLOY) == []
+
+
+def test_the_readme_checker_catches_each_kind_of_disagreement(tmp_path: Path) -> None:
+    from deploy.readme_check import problems
+
+    readme = README.read_text(encoding="utf-8")
+    deploy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, deploy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert problems(readme, deploy) == []
+    # The README names what deploy/ lacks: a file, a setting, a path.
+    assert any(
+        "deploy/nowhere.sh" in p for p in problems(readme.replace("`deploy/upgrade`", "`deploy/nowhere.sh`"), deploy)
+    )
+    assert any(
+        "BUDGETBOT_MADE_UP" in p
+        for p in problems(readme.replace("## Deploying\n", "## Deploying\n\nBUDGETBOT_MADE_UP=1\n"), deploy)
+    )
+    assert any(
+        "/srv/budgetbot/elsewhere" in p
+        for p in problems(readme.replace("## Deploying\n", "## Deploying\n\n`/srv/budgetbot/elsewhere/x`\n"), deploy)
+    )
+    # deploy/ needs what the README does not name: the unit, a path; the env example, a setting; a new file.
+    unit = deploy / "budgetbot.service"
+    unit.write_text(
+        unit.read_text().replace("WorkingDirectory=/var/lib/budgetbot", "WorkingDirectory=/srv/budgetbot/run")
+    )
+    assert any("/srv/budgetbot/run" in p for p in problems(readme, deploy))
+    shutil.copy(DEPLOY / "budgetbot.service", unit)
+    unit.write_text(unit.read_text().replace("Environment=PYTHAINLP_READ_ONLY=1", "Environment=MALLOC_ARENA_MAX=2"))
+    assert any("MALLOC_ARENA_MAX" in p for p in problems(readme, deploy))
+    shutil.copy(DEPLOY / "budgetbot.service", unit)
+    example = deploy / "budgetbot.env.example"
+    example.write_text(example.read_text() + "\nBUDGETBOT_UNDOCUMENTED=1\n")
+    assert any("BUDGETBOT_UNDOCUMENTED" in p for p in problems(readme, deploy))
+    shutil.copy(DEPLOY / "budgetbot.env.example", example)
+    (deploy / "extra.conf").write_text("x")
+    assert any("deploy/extra.conf" in p for p in problems(readme, deploy))
+
+
+def test_the_readme_installs_the_thai_font_and_names_supported_platforms() -> None:
+    """The rich menu is drawn in Thai only with a Thai font; Ubuntu 22.04's Python (3.10) is below
+    requires-python, so the README must not offer it."""
+    text = README.read_text(encoding="utf-8")
+    deploying = text[text.index("## Deploying") : text.index("## Evaluation")]
+    install = next(line for line in deploying.splitlines() if line.startswith("apt-get install"))
+    assert "fonts-thai-tlwg" in install
+    assert "Ubuntu 22.04 is not supported" in deploying
+    from handlers.line_richmenu import find_thai_font
+
+    if os.path.exists("/usr/share/fonts/truetype/tlwg"):  # scripts/install-deploy-tools installs it
+        assert find_thai_font() is not None
+
+
+def test_upgrade_moves_the_code_on_and_leaves_data_knowledge_and_sources_alone(layout: Layout, tmp_path: Path) -> None:
+    """deploy/upgrade on a checkout of its own (a clone at the commit before, fast-forwarded to this one), with
+    systemctl and the service's readiness stood in for, and the virtualenv step pointed at a stand-in: the
+    database is backed up, the code moves, knowledge and data are untouched, the restart is asked for."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    origin = tmp_path / "origin"
+    subprocess.run([git, "init", "-q", "-b", "main", str(origin)], check=True)
+    for name in ("deploy", "bot", "handlers", "pyproject.toml", "README.md"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, origin / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, origin / name)
+    author = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([git, "-C", str(origin), "add", "-A"], check=True)
+    subprocess.run([git, *author, "-C", str(origin), "commit", "-qm", "v1"], check=True)
+    checkout = tmp_path / "opt-budgetbot"
+    subprocess.run([git, "clone", "-q", str(origin), str(checkout)], check=True)
+    (origin / "NEWS").write_text("v2\n")
+    subprocess.run([git, "-C", str(origin), "add", "-A"], check=True)
+    subprocess.run([git, *author, "-C", str(origin), "commit", "-qm", "v2"], check=True)
+    # The checkout's virtualenv: this one's python and budgetbot, pip a stand-in (installing here would
+    # repoint this test run's own editable install).
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(
+        f'#!/bin/sh\nif [ "$1 $2" = "-m pip" ]; then echo pip "$@" >> {tmp_path}/pip.log; exit 0; fi\n'
+        f'exec {REPO}/.venv/bin/python "$@"\n'
+    )
+    (venv_bin / "budgetbot").write_text(f'#!/bin/sh\nexec {REPO}/.venv/bin/budgetbot "$@"\n')
+    for f in venv_bin.iterdir():
+        f.chmod(0o755)
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/systemctl.log\n')
+    systemctl.chmod(0o755)
+
+    # A server's database in the layout, and an editor's knowledge change.
+    env_file = tmp_path / "budgetbot.env"
+    env_file_filled_in(env_file, layout.root, {"BUDGETBOT_USER_HASH_SALT": SALT})
+    db = Database(f"sqlite:///{layout.path(STATE_DIR)}/budgetbot.sqlite3")
+    db.migrate()
+    db.dispose()
+    edited = layout.path("/srv/budgetbot/knowledge/faq_plan.yaml")
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n# an editor's note\n", encoding="utf-8")
+    knowledge_before = {p.name: p.read_bytes() for p in edited.parent.iterdir()}
+    data_before = sorted(p.name for p in layout.path(STATE_DIR).iterdir())
+
+    with ReadyStandIn() as ready:  # /readyz of the "restarted" service
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("BUDGETBOT_", "LINE_", "TELEGRAM_"))},
+            "BUDGETBOT_SYSTEMCTL": str(systemctl),
+            "BUDGETBOT_SERVICE_USER": pwd.getpwuid(os.geteuid()).pw_name,
+            "BUDGETBOT_READY_URL": f"http://127.0.0.1:{ready.port}/readyz",
+        }
+        backups = tmp_path / "backups"
+        result = subprocess.run(
+            [str(checkout / "deploy" / "upgrade"), "--env-file", str(env_file), "--backups", str(backups)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr
+    assert (checkout / "NEWS").read_text() == "v2\n", "the code moved on"
+    assert len(list(backups.iterdir())) == 1, "a backup first"
+    assert (tmp_path / "systemctl.log").read_text().split() == ["restart", "budgetbot"]
+    assert "install" in (tmp_path / "pip.log").read_text()
+    assert {p.name: p.read_bytes() for p in edited.parent.iterdir()} == knowledge_before
+    assert sorted(p.name for p in layout.path(STATE_DIR).iterdir()) == data_before
+
+
+class ReadyStandIn(BackgroundServer):
+    thread_name = "ready-stand-in"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+
+        async def ready(request: web.Request) -> web.Response:
+            return web.json_response({"status": "ready"})
+
+        app.router.add_get("/readyz", ready)
+        return app
 
 
 def _unprivileged_user() -> pwd.struct_passwd | None:
@@ -1142,3 +1435,56 @@ def test_backup_keep_removes_only_older_backups(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     newest = Path(result.stdout.strip())
     assert sorted(p.name for p in backups.iterdir()) == sorted([old[-1].name, newest.name, unrelated.name])
+
+
+def test_backup_keep_1_twice_in_one_second_keeps_the_newest(tmp_path: Path) -> None:
+    """The issue's case: the second backup of the second used to sort before the first, was deleted by its own
+    --keep 1, and the command then failed with a traceback."""
+    url = f"sqlite:///{tmp_path}/data/budgetbot.sqlite3"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    backups = tmp_path / "backups"
+    made = []
+    for _ in range(3):
+        result = run_tool("backup", "--keep", "1", str(backups), env=tool_env(url, tmp_path), cwd=tmp_path)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        made.append(Path(result.stdout.strip()))
+        assert [p.name for p in backups.iterdir()] == [made[-1].name], "the one just made is the one kept"
+    assert made == sorted(made, key=lambda p: p.name), "names sort by time"
+
+
+def test_backup_names_sort_by_time_and_keep_counts_an_older_releases_names(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/data/budgetbot.sqlite3"
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    # An older release's names: ...Z, then ...Z-2 for a second backup in the same second.
+    older = ["budgetbot-20260101T000000Z.sqlite3", "budgetbot-20260101T000000Z-2.sqlite3"]
+    for name in older:
+        shutil.copyfile(tmp_path / "data" / "budgetbot.sqlite3", backups / name)
+    result = run_tool("backup", "--keep", "2", str(backups), env=tool_env(url, tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    newest = Path(result.stdout.strip()).name
+    assert re.fullmatch(r"budgetbot-\d{8}T\d{6}\.\d{6}Z\.sqlite3", newest)
+    assert sorted(p.name for p in backups.iterdir()) == sorted([older[1], newest]), "the -2 one was the later"
+
+
+def test_restore_refuses_while_a_server_runs_on_the_database_unless_forced(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    backups = tmp_path / "backups"
+    with running_server(env, tmp_path):
+        tool = tool_env(f"sqlite:///{tmp_path}/data/budgetbot.sqlite3", tmp_path)
+        made = run_tool("backup", str(backups), env=tool, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        backup_file = made.stdout.strip()
+        refused = run_tool("restore", "--yes", backup_file, env=tool, cwd=tmp_path)
+        assert refused.returncode == 1, refused.stderr
+        assert "running" in refused.stderr and "--force" in refused.stderr and "Traceback" not in refused.stderr
+        forced = run_tool("restore", "--yes", "--force", backup_file, env=tool, cwd=tmp_path)
+        assert forced.returncode == 0, forced.stderr
+    # Stopped (its heartbeat row is gone with a clean stop): restored without --force.
+    after = run_tool("restore", "--yes", backup_file, env=tool, cwd=tmp_path)
+    assert after.returncode == 0, after.stderr

@@ -549,10 +549,11 @@ def test_rich_menu_is_created_uploaded_and_made_default(tmp_path: Path) -> None:
             ("POST", "/v2/bot/richmenu"),
             ("POST", f"/v2/bot/richmenu/{menu_id}/content"),
             ("POST", f"/v2/bot/user/all/richmenu/{menu_id}"),
+            ("GET", "/v2/bot/richmenu/list"),  # the menus it made before, to delete (none here)
         ]
         assert menu["size"] == {"width": 2500, "height": 843}
         questions = [a["action"]["text"] for a in menu["areas"]]
-        assert questions == ["ปีงบประมาณนี้ยังยื่นคำขอได้ไหม", "แนวทางมีอะไรบ้าง", "โครงการเราขอได้ไหม", "ช่วยอะไรได้บ้าง"]
+        assert questions == ["ปีไหนบ้างที่ยังเปิดรับคำขออยู่", "แนวทางมีอะไรบ้าง", "โครงการเราขอได้ไหม", "ช่วยอะไรได้บ้าง"]
         covered = sum(a["bounds"]["width"] * a["bounds"]["height"] for a in menu["areas"])
         assert covered == 2500 * 843  # every pixel is a button
         content_type, image = fake.rich_menu_images[menu_id]

@@ -108,9 +108,9 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> N
         assert not TABLES & set(inspect(db.engine).get_table_names())
         db.migrate()
         assert TABLES | {"alembic_version"} <= set(inspect(db.engine).get_table_names())
-        assert db.current_revision() == db.head_revision() == "0003"
+        assert db.current_revision() == db.head_revision() == "0004"
         db.migrate()  # a restart: nothing to do, nothing breaks
-        assert db.current_revision() == "0003"
+        assert db.current_revision() == "0004"
         indexes = {i["name"] for i in inspect(db.engine).get_indexes("question_log")}
         assert "ix_question_log_asked_at" in indexes
         # The migrations build exactly what the models describe.
@@ -141,7 +141,7 @@ def test_instances_starting_together_migrate_once(database_url: str) -> None:
         t.join(60)
     try:
         assert errors == []
-        assert all(db.current_revision() == "0003" for db in dbs)
+        assert all(db.current_revision() == "0004" for db in dbs)
     finally:
         for db in dbs:
             db.dispose()

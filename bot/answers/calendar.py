@@ -5,10 +5,12 @@ section 4) and the knowledge's request windows, with the same rule status answer
 from __future__ import annotations
 
 from bot.answer import Answer, AnswerKind
-from bot.answers.context import Turn, as_of_line, source_refs, with_sources
-from bot.answers.status import CALENDAR_SOURCE, Reason, decide
+from bot.answers.context import Turn, as_of_line, source_refs, where_to_ask, with_sources
+from bot.answers.inference import CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE, begun_inference
+from bot.answers.status import Reason, decide
 from bot.formatting import format_date
 from bot.knowledge.loader import KnowledgeBase
+from bot.time_model import TimeRef
 from bot.years import fiscal_year_end, fiscal_year_of, fiscal_year_start
 
 NOW_ENTRY = "fiscal-calendar-now"
@@ -108,15 +110,14 @@ def open_years_answer(kb: KnowledgeBase, turn: Turn) -> Answer:
         f"Fiscal years open for requests in the sources: {', '.join(f'B.E. {y}' for y in open_years)}.\n",
     )
     text = (known if open_years else "") + turn.pick(
-        f"ปีงบประมาณ พ.ศ. {current} และปีก่อนหน้าเริ่มไปแล้ว จึงไม่รับคำขอใหม่{turn.end} "
+        f"ปีงบประมาณ พ.ศ. {current} และปีก่อนหน้าเริ่มไปแล้ว{turn.end} "
         f"ส่วนปีงบประมาณ พ.ศ. {unknown_from} เป็นต้นไป เอกสารที่มีไม่ได้ระบุกำหนดการรับคำขอ"
-        + ("" if not open_years else " (นอกจากที่ระบุข้างต้น)")
-        + f"\n{turn.voice.polite(kb.contact.where_to_ask)}\n{as_of_line(turn, current)}",
-        f"Fiscal year B.E. {current} and earlier have begun, so they take no new requests; for B.E. {unknown_from} "
-        "onwards the sources give no request schedule"
-        + ("" if not open_years else " (other than the above)")
-        + f".\n{kb.contact.where_to_ask_en}\n{as_of_line(turn, current)}",
+        + ("" if not open_years else " (นอกจากที่ระบุข้างต้น)"),
+        f"Fiscal year B.E. {current} and earlier have begun; for B.E. {unknown_from} "
+        "onwards the sources give no request schedule" + ("" if not open_years else " (other than the above)") + ".",
     )
+    text += "\n" + begun_inference(kb, turn) + "\n" + where_to_ask(kb, turn) + "\n" + as_of_line(turn, current)
+    ids.append(CLOSED_NOTICE_SOURCE)
     return _answer(
         kb,
         turn,
@@ -132,3 +133,24 @@ def _suggestions(turn: Turn, year: int) -> list[str]:
     if turn.en:
         return [f"Is FY {year + 1} accepting requests?", "What are the guidelines?", "Who can request a budget?"]
     return [f"ปีงบ {year + 1} ยังยื่นได้ไหม", "แนวทางมีอะไรบ้าง", "ใครขอได้บ้าง"]
+
+
+def date_answer(kb: KnowledgeBase, turn: Turn, ref: TimeRef) -> Answer:
+    """Which fiscal year a date, a month or a span of months falls in."""
+    years = list(ref.fiscal_years) or [ref.fiscal_year]
+    joined = turn.pick(" และ ".join(f"พ.ศ. {y}" for y in years), " and ".join(f"B.E. {y}" for y in years))
+    spans = "\n".join(turn.pick(f"ปีงบประมาณ พ.ศ. {y}: {_span(turn, y)}", f"FY {y}: {_span(turn, y)}") for y in years)
+    text = turn.pick(
+        f"{ref.text} อยู่ในปีงบประมาณ {joined}{turn.end}\n{spans}\n{_rule(turn)}",
+        f"{ref.text} falls in fiscal year {joined}.\n{spans}\n{_rule(turn)}",
+    )
+    return _answer(
+        kb,
+        turn,
+        MONTHS_ENTRY,
+        turn.pick(f"ปีงบประมาณ พ.ศ. {years[0]}", f"Fiscal year {years[0]}"),
+        text,
+        [],
+        fiscal_year=years[0],
+        suggestions=_suggestions(turn, years[0]),
+    )

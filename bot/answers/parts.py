@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from bot.answer import Answer, AnswerKind
+from bot.answer import Answer, AnswerKind, SourceRef
 
 MAX_SUGGESTIONS = 4
 
 
 def _same(a: Answer, b: Answer) -> bool:
-    return (a.kind, a.entry_id, a.fiscal_year, a.guideline, tuple(a.guidelines)) == (
+    """Two parts that say the same thing (one entry answering two wordings); a named body or a year makes them two."""
+    return (a.kind, a.entry_id, a.fiscal_year, a.guideline, tuple(a.guidelines), a.text) == (
         b.kind,
         b.entry_id,
         b.fiscal_year,
         b.guideline,
         tuple(b.guidelines),
+        b.text,
     )
 
 
@@ -41,13 +43,14 @@ def combine(parts: list[Answer], language: str) -> Answer:
         for s in p.suggestions[:2]:
             if s not in suggestions:
                 suggestions.append(s)
-    sources = []
+    sources: list[SourceRef] = []
     for p in kept:
         sources += [s for s in p.sources if s.id not in {x.id for x in sources}]
     with_year = next((p for p in kept if p.fiscal_year is not None), None)
     with_guideline = next((p for p in kept if p.guideline is not None), None)
     return Answer(
         kind=first.kind,
+        intent=first.intent,
         text="\n\n".join(p.text for p in kept),
         confidence=min(p.confidence for p in kept),
         suggestions=suggestions[:MAX_SUGGESTIONS],

@@ -1,7 +1,9 @@
 """fiscal_year_status: is fiscal year N still accepting budget requests, as of today?
 
-Order of evidence: a status the sources state outright; then the rule that a fiscal year already under way
-takes no new requests; then a request window in the knowledge base; otherwise "no information".
+Order of evidence: a status the sources state outright; then a fiscal year already under way (its dates are the
+Budget Procedures Act's; that it takes no new requests is the assistant's inference from how the sources show
+requests being prepared, and the answer says so); then a request window in the knowledge base; otherwise "no
+information".
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from enum import StrEnum
 
 from bot.answer import Answer, AnswerKind
 from bot.answers.context import Turn, as_of_line, source_refs, where_to_ask, with_sources
+from bot.answers.inference import CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE, begun_inference, cite
 from bot.answers.subscription import Speech, subscribe_offer
 from bot.formatting import format_date
 from bot.knowledge.loader import KnowledgeBase
 from bot.subscriptions import subscribable
 from bot.years import fiscal_year_end, fiscal_year_of, fiscal_year_start
-
-CALENDAR_SOURCE = "budget-procedures-act-2561"  # section 4 defines the fiscal year
 
 
 class Reason(StrEnum):
@@ -45,7 +46,7 @@ def decide(kb: KnowledgeBase, year: int, today: date) -> Verdict:
     if info is not None and info.status is not None:
         return Verdict(info.status.accepting, Reason.STATED, info.status.sources)
     if today >= fiscal_year_start(year):
-        return Verdict(False, Reason.BEGUN, [CALENDAR_SOURCE] if CALENDAR_SOURCE in kb.sources else [])
+        return Verdict(False, Reason.BEGUN, [i for i in (CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE) if i in kb.sources])
     window = info.window if info is not None else None
     if window is not None:
         opens, closes = window.opens, window.closes
@@ -75,14 +76,11 @@ def _verdict_text(kb: KnowledgeBase, turn: Turn, year: int, v: Verdict) -> str:
     if v.reason is Reason.BEGUN:
         start, end = fiscal_year_start(year), fiscal_year_end(year)
         ended = turn.today > end
-        return t(
-            f"ปีงบประมาณ พ.ศ. {year} ไม่รับคำขอใหม่แล้ว{e} เพราะปีงบประมาณนี้"
-            + ("เริ่มและสิ้นสุดไปแล้ว" if ended else "เริ่มไปแล้ว")
-            + f" ({d(start)} ถึง {d(end)})\nปีงบประมาณที่เริ่มแล้วไม่รับคำขอใหม่",
-            f"FY {year} is no longer taking new requests: it "
-            + ("began and ended" if ended else "has already begun")
-            + f" ({d(start)} to {d(end)}).\nA fiscal year that has begun takes no new requests.",
+        began = t(
+            f"ปีงบประมาณ พ.ศ. {year} " + ("เริ่มและสิ้นสุดไปแล้ว" if ended else "เริ่มไปแล้ว") + f"{e} ({d(start)} ถึง {d(end)})",
+            f"FY {year} " + ("began and ended" if ended else "has already begun") + f" ({d(start)} to {d(end)})",
         )
+        return f"{began} {cite(kb, turn, CALENDAR_SOURCE)}\n{begun_inference(kb, turn)}"
     if v.reason is Reason.OPEN:
         until = t(f" ถึงวันที่ {d(v.closes)}", f" until {d(v.closes)}") if v.closes else ""
         return t(
@@ -121,9 +119,9 @@ def status_answer(kb: KnowledgeBase, turn: Turn, year: int, *, assumed: bool) ->
     if assumed:
         parts.append(
             turn.pick(
-                f"(ไม่ได้ระบุปี {turn.me}จึงตอบสำหรับปีงบประมาณถัดไป ส่วนปีงบประมาณปัจจุบัน พ.ศ. {current} เริ่มไปแล้ว จึงไม่รับคำขอใหม่)",
-                f"(No year given, so this is for the next fiscal year; the current one, B.E. {current}, has already "
-                "begun and takes no new requests.)",
+                f"(ไม่ได้ระบุปี {turn.me}จึงตอบสำหรับปีงบประมาณถัดไป เพราะปีงบประมาณปัจจุบัน พ.ศ. {current} เริ่มไปแล้ว)",
+                f"(No year given, so this is for the next fiscal year: the current one, B.E. {current}, has already "
+                "begun.)",
             )
         )
     info = kb.fiscal_years.get(year)

@@ -13,6 +13,7 @@ from datetime import date
 
 from bot.answer import ActionKind, Answer, AnswerKind, Offer, SubscriptionAction
 from bot.answers.context import Spoken, Voice, source_refs
+from bot.answers.inference import CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE, begun_inference, cite
 from bot.formatting import format_date, source_line
 from bot.knowledge.loader import KnowledgeBase
 from bot.subscriptions import DEFAULT_REMINDER_DAYS, subscribable
@@ -176,9 +177,12 @@ def not_subscribable(kb: KnowledgeBase, speech: Speech, today: date, year: int) 
     ids: list[str] = []
     if today >= fiscal_year_start(year):
         text = speech.pick(
-            f"ปีงบประมาณ พ.ศ. {year} เริ่มไปแล้ว จึงไม่รับคำขอใหม่และไม่มีกำหนดการให้แจ้งเตือน{e}",
-            f"FY {year} has already begun, so it takes no new requests and there is nothing to notify.",
+            f"ปีงบประมาณ พ.ศ. {year} เริ่มไปแล้ว {cite(kb, speech, CALENDAR_SOURCE)} จึงไม่มีกำหนดการรับคำขอให้แจ้งเตือน{e}\n"
+            + begun_inference(kb, speech),
+            f"FY {year} has already begun {cite(kb, speech, CALENDAR_SOURCE)}, so there is no request schedule "
+            "to notify.\n" + begun_inference(kb, speech),
         )
+        ids = [i for i in (CALENDAR_SOURCE, CLOSED_NOTICE_SOURCE) if i in kb.sources]
     elif info is not None and info.status is not None and not info.status.accepting:
         ids = list(info.status.sources)
         text = speech.pick(

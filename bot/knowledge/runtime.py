@@ -30,6 +30,8 @@ class KnowledgeRuntime:
         self._lock = threading.Lock()
         # Called (on the reloading thread) after a new version is answering: the notifier looks for new windows.
         self.listeners: list[Callable[[], None]] = []
+        # Called when a reload is rejected (the previous version keeps answering): the metrics count it.
+        self.failure_listeners: list[Callable[[], None]] = []
         # Start-up must fail loudly on a broken knowledge base: there is no last good version yet.
         kb = load_knowledge(self.directory, self.sources_dir)
         self._assistant = Assistant.build(kb, polite_particle=polite_particle)
@@ -50,6 +52,7 @@ class KnowledgeRuntime:
             except KnowledgeLoadError as exc:
                 for p in exc.problems:
                     log.error("knowledge reload rejected: %s", p, extra={"file": p.file, "line": p.line})
+                self._failed()
                 return ReloadResult(ok=False, version=self.version, problems=exc.problems)
             except Exception as exc:  # noqa: BLE001 - e.g. a file removed mid-read: keep the last good version
                 return self._rejected(exc)
@@ -69,7 +72,15 @@ class KnowledgeRuntime:
                 log.exception("knowledge reload listener failed")
         return ReloadResult(ok=True, version=kb.version, changed=True)
 
+    def _failed(self) -> None:
+        for listener in list(self.failure_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001
+                log.exception("knowledge reload failure listener failed")
+
     def _rejected(self, exc: Exception) -> ReloadResult:
         log.exception("knowledge reload failed", extra={"file": str(self.directory)})
+        self._failed()
         problem = KnowledgeProblem(str(self.directory), None, f"reload failed: {type(exc).__name__}: {exc}")
         return ReloadResult(ok=False, version=self.version, problems=[problem])

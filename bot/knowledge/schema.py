@@ -190,6 +190,9 @@ class Intents(Strict):
     # Asking to be told when a fiscal year opens ("แจ้งเตือนเมื่อ", "notify me"), and to stop ("ยกเลิกการแจ้งเตือน").
     subscribe_cues: list[str] = Field(default_factory=list)
     unsubscribe_cues: list[str] = Field(default_factory=list)
+    # Asking to confirm what the message states ("ใช่ไหม", "right?"): a figure or year in it that the sources give
+    # otherwise is answered "no, the source says ...".
+    confirm_cues: list[str] = Field(default_factory=list)
 
 
 class KnowledgeFile(Strict):

@@ -91,6 +91,7 @@ class QuestionLogEntry(Base):
     question: Mapped[str] = mapped_column(Text(), nullable=False)
     normalized_question: Mapped[str | None] = mapped_column(Text(), nullable=True)
     answer_kind: Mapped[str] = mapped_column(String(), nullable=False)
+    intent: Mapped[str | None] = mapped_column(String(), nullable=True)  # the rule that answered (Answer.intent)
     entry_id: Mapped[str | None] = mapped_column(String(), nullable=True)
     confidence: Mapped[float] = mapped_column(Float(), nullable=False)
     fiscal_year: Mapped[int | None] = mapped_column(Integer(), nullable=True)

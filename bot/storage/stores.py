@@ -192,6 +192,7 @@ class SqlQuestionLog:
             "question": question,
             "normalized_question": _safe_text(normalize_question(question)) or None,
             "answer_kind": str(answer.kind.value),
+            "intent": answer.intent,
             "entry_id": answer.entry_id,
             "confidence": float(answer.confidence),
             "fiscal_year": answer.fiscal_year,

@@ -349,6 +349,13 @@ class FakeLine(BackgroundServer):
             with self._lock:
                 menus = [{"richMenuId": k, **v} for k, v in self.rich_menus.items()]
             return 200, {"richmenus": menus}, request_id
+        if method == "DELETE" and path.startswith(f"{RICH_MENU_PATH}/"):
+            menu_id = path[len(RICH_MENU_PATH) + 1 :]
+            with self._lock:
+                if self.rich_menus.pop(menu_id, None) is None:
+                    return 404, {"message": "Not found"}, request_id
+                self.rich_menu_images.pop(menu_id, None)
+            return 200, {}, request_id
         if method == "POST" and path.startswith(f"{RICH_MENU_PATH}/") and path.endswith("/content"):
             menu_id = path[len(RICH_MENU_PATH) + 1 : -len("/content")]
             if menu_id not in self.rich_menus:
