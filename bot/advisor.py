@@ -28,7 +28,7 @@ import numpy as np
 from bot.analysis import Analyzed, TextAnalyzer
 from bot.cues import PhraseSet
 from bot.knowledge.schema import Aspect, Guideline
-from bot.linear import tfidf_vector
+from bot.linear import tfidf_vector, word_ngrams
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,7 @@ def held_out(text: str) -> bool:
 def features(a: Analyzed) -> list[str]:
     """Word unigrams and bigrams of the canonical words, and character 2-4-grams of each word (typos, Thai
     compounds the tokenizer cuts differently)."""
-    words = list(a.content)
-    out = [f"w:{t}" for t in words]
-    out += [f"b:{x}|{y}" for x, y in zip(words, words[1:], strict=False)]
-    for t in words:
-        padded = f" {t} "
-        for n in (2, 3, 4):
-            out += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
-    return out
+    return word_ngrams(list(a.content))
 
 
 @dataclass(frozen=True)

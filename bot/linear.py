@@ -20,3 +20,15 @@ def tfidf_vector(index: Mapping[str, int], idf: np.ndarray, feats: list[str]) ->
     tf = np.fromiter((1.0 + math.log(c) for _, c in known), dtype=np.float64, count=len(known))
     w = tf * idf[idx]
     return idx, w / (np.linalg.norm(w) or 1.0)
+
+
+def word_ngrams(words: list[str]) -> list[str]:
+    """Word unigrams and bigrams, and character 2-4-grams of each word (typos, Thai compounds the tokenizer cuts
+    differently): the features both linear models read from a text's words."""
+    out = [f"w:{t}" for t in words]
+    out += [f"b:{x}|{y}" for x, y in zip(words, words[1:], strict=False)]
+    for t in words:
+        padded = f" {t} "
+        for n in (2, 3, 4):
+            out += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
+    return out

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.analysis import Analyzed
-from bot.linear import tfidf_vector
+from bot.linear import tfidf_vector, word_ngrams
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,7 @@ class Intent:
 def text_features(a: Analyzed) -> tuple[str, ...]:
     """The message's own words: canonical words, their bigrams and character 2-4-grams (read once per message,
     by the router and the entry model)."""
-    words = [t for t in a.canonical if t.strip() and not t.isspace()]
-    out = [f"w:{t}" for t in words]
-    out += [f"b:{x}|{y}" for x, y in zip(words, words[1:], strict=False)]
-    for t in words:
-        padded = f" {t} "
-        for n in (2, 3, 4):
-            out += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
-    return tuple(out)
+    return tuple(word_ngrams([t for t in a.canonical if t.strip() and not t.isspace()]))
 
 
 def features(a: Analyzed, ev: Evidence, ctx: Context) -> list[str]:
