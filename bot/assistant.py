@@ -29,7 +29,7 @@ from bot.answers.parts import combine
 from bot.answers.status import status_answer
 from bot.answers.subscription import Speech
 from bot.conversation import ConversationState
-from bot.formatting import source_line
+from bot.formatting import source_line, thai_date
 from bot.frames import Frame, frame_of, numbered_items
 from bot.knowledge.loader import KnowledgeBase
 from bot.knowledge.schema import FaqEntry
@@ -519,7 +519,11 @@ class Assistant:
         else:
             lines = []
             for s in refs:
-                posted = t.pick(f" ลงวันที่ {_thai_day(s.posted)}", f", posted {s.posted.isoformat()}") if s.posted else ""
+                posted = (
+                    t.pick(f" ลงวันที่ {thai_date(s.posted, short=True)}", f", posted {s.posted.isoformat()}")
+                    if s.posted
+                    else ""
+                )
                 lines.append(f"- {s.title}{posted}" + (f"\n  {s.url}" if s.url else ""))
             head = (
                 t.pick(f"คำตอบก่อนหน้ามาจากเอกสารต่อไปนี้{t.end}\n", "The last answer comes from:\n")
@@ -1008,12 +1012,6 @@ def _same_number(a: str, b: str) -> bool:
     except ValueError:
         return a == b
     return abs(x - y) <= 0.05 * max(abs(x), abs(y)) or int(x) == int(y)
-
-
-def _thai_day(d: date) -> str:
-    from bot.formatting import thai_date
-
-    return thai_date(d, short=True)
 
 
 def _is_emoji_only(text: str) -> bool:

@@ -99,14 +99,14 @@ def load_cases(path: Path) -> EvalFile:
 
 
 CONFIDENT = 0.6  # an answer at or above this confidence reads as sure of itself
-_FACT_KINDS = frozenset(
+FACT_KINDS = frozenset(
     {AnswerKind.FISCAL_YEAR_STATUS, AnswerKind.GUIDELINE_MATCH, AnswerKind.ELIGIBILITY, AnswerKind.FAQ}
 )
 
 
 def _states_something_wrong(exp: Expected, a: Answer) -> bool:
     """A fact or a guideline stated with confidence, where another answer (or none) was right."""
-    if a.confidence < CONFIDENT or a.kind not in _FACT_KINDS:
+    if a.confidence < CONFIDENT or a.kind not in FACT_KINDS:
         return False
     return bool(_own_problems(exp, a))
 

@@ -20,15 +20,12 @@ from typing import Any
 
 import yaml
 
-from bot.answer import Answer, AnswerKind
+from bot.answer import Answer
 from bot.assistant import Assistant
 from bot.conversation import ConversationState
+from bot.evaluation import CONFIDENT, FACT_KINDS
 from bot.router_train import act_of
 
-CONFIDENT = 0.6
-_FACT_KINDS = frozenset(
-    {AnswerKind.FISCAL_YEAR_STATUS, AnswerKind.GUIDELINE_MATCH, AnswerKind.ELIGIBILITY, AnswerKind.FAQ}
-)
 # How an answer says the sources lack something, or that a premise is wrong.
 _MISSING = re.compile(
     r"ไม่ได้ระบุ|ไม่ได้ให้|ไม่มีข้อมูล|ไม่ได้กล่าว|ไม่ได้บอก|do not give|does not give|do not say|does not say|no information"
@@ -131,7 +128,7 @@ class Result:
         if self.ok:
             return False
         answers = [self.answer, *self.answer.parts]
-        return any(a.confidence >= CONFIDENT and a.kind in _FACT_KINDS for a in answers) and not all(
+        return any(a.confidence >= CONFIDENT and a.kind in FACT_KINDS for a in answers) and not all(
             p.startswith("act ") for p in self.problems
         )
 
